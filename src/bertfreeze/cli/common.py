@@ -1,0 +1,52 @@
+"""Shared behaviour of the Hydra entry points: user errors exit 2 and leave nothing behind."""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from bertfreeze.errors import EXIT_USER_ERROR, find_user_error
+
+HYDRA_OWN = {".hydra", "main.log", "train.log", "baselines.log", "report.log"}
+
+
+def hydra_output_dir() -> Path | None:
+    """This job's output directory, or None outside a Hydra run."""
+    try:
+        return Path(HydraConfig.get().runtime.output_dir)
+    except ValueError:
+        return None
+
+
+def remove_if_only_hydra_files(path: Path | None) -> None:
+    """Delete a run dir that holds nothing but Hydra's own bookkeeping (a run that never started)."""
+    if path is None or not path.is_dir():
+        return
+    if all(p.name in HYDRA_OWN or p.suffix == ".log" for p in path.iterdir()):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def user_error_exit(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
+    """Wrap a Hydra task: a UserError prints one line, exits 2 and removes the empty run dir."""
+
+    @functools.wraps(task)
+    def wrapper(cfg: DictConfig) -> Any:
+        try:
+            return task(cfg)
+        except Exception as exc:
+            err = find_user_error(exc)
+            if err is None or os.environ.get("BERTFREEZE_DEBUG"):
+                raise
+            remove_if_only_hydra_files(hydra_output_dir())
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(EXIT_USER_ERROR)
+
+    return wrapper

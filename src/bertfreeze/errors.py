@@ -1,0 +1,48 @@
+"""User errors: one clear line, exit code 2, no traceback (BERTFREEZE_DEBUG=1 shows it).
+
+A *user* error (bad data, bad config) is raised as :class:`UserError`; anything else is a bug
+and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+EXIT_USER_ERROR = 2
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class UserError(Exception):
+    """A problem the user can fix: the message says what, where and how."""
+
+
+def exit_on_user_error(func: F) -> F:
+    """Turn a :class:`UserError` escaping ``func`` into one stderr line and exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except UserError as err:
+            if os.environ.get("BERTFREEZE_DEBUG"):
+                raise
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(EXIT_USER_ERROR)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def find_user_error(exc: BaseException) -> UserError | None:
+    """The UserError behind ``exc`` (Hydra wraps exceptions raised while instantiating)."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, UserError):
+            return cur
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return None

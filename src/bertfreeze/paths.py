@@ -1,0 +1,16 @@
+"""Where things live: the repository's conf/ folder and the default cache."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_ROOT = PACKAGE_DIR.parents[1]
+CONF_DIR = REPO_ROOT / "conf"
+
+
+def cache_dir() -> Path:
+    """Feature/tokenisation cache root: $BERTFREEZE_CACHE or ~/.cache/bertfreeze."""
+    root = os.environ.get("BERTFREEZE_CACHE") or Path.home() / ".cache" / "bertfreeze"
+    return Path(root)
