@@ -50,14 +50,44 @@ class DataSpec:
     def from_cfg(cls, cfg: Mapping[str, Any]) -> DataSpec:
         """Build from a Hydra/OmegaConf ``data`` node, ignoring keys that are not ours."""
         keys = cls.__dataclass_fields__.keys()
+        if "path" in keys and _is_missing(cfg, "path"):
+            raise UserError(
+                "data.path is not set (this data preset has no default) — pass "
+                "data.path=/path/to/file.csv"
+            )
         kwargs = {k: cfg[k] for k in keys if k in cfg and cfg[k] is not None}
         if "label_map" in kwargs:
-            kwargs["label_map"] = {k: int(v) for k, v in dict(kwargs["label_map"]).items()}
+            try:
+                kwargs["label_map"] = {k: int(v) for k, v in dict(kwargs["label_map"]).items()}
+            except (TypeError, ValueError) as err:
+                raise UserError(
+                    f"data.label_map={dict(kwargs['label_map'])} must map raw labels to 0 or 1 "
+                    f"(e.g. 'data.label_map={{ham: 0, spam: 1}}')"
+                ) from err
         if "extra_text_cols" in kwargs:
             kwargs["extra_text_cols"] = tuple(kwargs["extra_text_cols"])
         if "id_col" in cfg and cfg["id_col"] is None:
             kwargs["id_col"] = None
         return cls(**kwargs)
+
+
+def _is_missing(cfg: Mapping[str, Any], key: str) -> bool:
+    """True for an OmegaConf ``???`` value (``key in cfg`` hides it as absent)."""
+    try:
+        from omegaconf import DictConfig, OmegaConf
+    except ImportError:  # pragma: no cover - omegaconf is a dependency
+        return False
+    return isinstance(cfg, DictConfig) and key in cfg.keys() and OmegaConf.is_missing(cfg, key)  # noqa: SIM118
+
+
+def _sep_hint(first_line: str, sep: str) -> str | None:
+    """``data.sep=...`` advice when the header holds another usual separator but not ``sep``."""
+    if sep in first_line:
+        return None
+    for cand, name in (("\t", "'\\t'"), (";", "';'"), (",", "','"), ("|", "'|'")):
+        if cand != sep and cand in first_line:
+            return f"the header looks {name}-separated: set data.sep={name}"
+    return None
 
 
 def _rows(mask: pd.Series, limit: int = 5) -> str:
@@ -72,25 +102,52 @@ def normalize_tweet(text: str) -> str:
     return _URL_RE.sub("http", html.unescape(text))
 
 
+def _refuse_binary(path: Path, raw: bytes, encoding: str) -> None:
+    """Archives, UTF-16 text read as UTF-8 and binary files get their own one-line message."""
+    head = raw[:8192]
+    if head.startswith((b"PK\x03\x04", b"\x1f\x8b", b"BZh", b"\xfd7zXZ")):
+        raise UserError(
+            f"data file {path} is a compressed archive (zip/gzip/bz2/xz), not a CSV — unpack it "
+            f"first (e.g. `unzip nlp-getting-started.zip`) and point data.path at train.csv"
+        )
+    if "16" in encoding or "32" in encoding:
+        return
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise UserError(
+            f"data file {path} is UTF-16 text (byte-order mark), not {encoding} — re-save it as "
+            f"UTF-8 or set data.encoding=utf-16"
+        )
+    if b"\x00" in head:
+        raise UserError(
+            f"data file {path} looks binary (it contains NUL bytes), not a text CSV — point "
+            f"data.path at the CSV file"
+        )
+
+
 def read_text_file(path: Path, encoding: str = "utf-8") -> str:
     """Read the file as text, turning OS and decoding errors into one-line user errors."""
     if not path.exists():
         raise UserError(f"data file not found: {path} — {GET_DATA_HINT}")
     if path.is_dir():
-        raise UserError(f"data path is a directory, not a file: {path} — point data.path at the CSV")
+        raise UserError(
+            f"data path is a directory, not a file: {path} — point data.path at the CSV"
+        )
     try:
         raw = path.read_bytes()
     except OSError as err:
-        raise UserError(f"cannot read data file {path}: {err.strerror} — check its permissions") from err
+        raise UserError(
+            f"cannot read data file {path}: {err.strerror} — check its permissions"
+        ) from err
     if not raw.strip():
         raise UserError(f"data file is empty: {path} — {GET_DATA_HINT}")
+    _refuse_binary(path, raw, encoding)
     enc = "utf-8-sig" if encoding.lower().replace("_", "-") in {"utf-8", "utf8"} else encoding
     try:
         return raw.decode(enc)
     except UnicodeDecodeError as err:
         line = raw[: err.start].count(b"\n") + 1
         raise UserError(
-            f"data file {path} is not valid {encoding}: undecodable byte {raw[err.start:err.start + 1]!r} "
+            f"data file {path} is not valid {encoding}: undecodable byte {raw[err.start : err.start + 1]!r} "
             f"at line {line} — re-save it as UTF-8 or set data.encoding=latin-1"
         ) from err
 
@@ -108,9 +165,11 @@ def _parse(path: Path, text: str, spec: DataSpec) -> pd.DataFrame:
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as err:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        hint = _sep_hint(text.split("\n", 1)[0], spec.sep) or (
+            "check the file, or set data.sep (e.g. data.sep='\\t' for TSV)"
+        )
         raise UserError(
-            f"{path} is not a valid delimited file with sep={spec.sep!r}: {first} — "
-            f"check the file, or set data.sep (e.g. data.sep='\\t' for TSV)"
+            f"{path} is not a valid delimited file with sep={spec.sep!r}: {first} — {hint}"
         ) from err
     if df.empty:
         raise UserError(f"data file has a header but no rows: {path} — {GET_DATA_HINT}")
@@ -125,13 +184,9 @@ def _check_columns(path: Path, df: pd.DataFrame, spec: DataSpec) -> None:
     cols = list(df.columns)
     hint = "set data.text_col / data.label_col to the right names"
     if len(cols) == 1:
-        header = str(cols[0])
-        for sep, name in (("\t", "'\\t'"), (";", "';'"), (",", "','"), ("|", "'|'")):
-            if sep in header and sep != spec.sep:
-                hint = f"the header looks {name}-separated: set data.sep={name}"
-                break
-        else:
-            hint = f"only one column was found with sep={spec.sep!r}: is this a CSV? set data.sep"
+        hint = _sep_hint(str(cols[0]), spec.sep) or (
+            f"only one column was found with sep={spec.sep!r}: is this a CSV? set data.sep"
+        )
     raise UserError(
         f"{path}: missing column(s) {missing}; the file has columns {cols[:10]} — {hint}"
     )

@@ -34,10 +34,18 @@ class Split:
             raise AssertionError("split parts overlap")
 
 
-def kfold_splits(labels: np.ndarray, n_folds: int = 10, seed: int = 42) -> list[tuple[np.ndarray, np.ndarray]]:
+def kfold_splits(
+    labels: np.ndarray, n_folds: int = 10, seed: int = 42
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """Stratified, shuffled folds (the file is sorted by keyword: never fold it unshuffled)."""
     if n_folds < 2:
         raise UserError(f"data.n_folds={n_folds} must be at least 2")
+    _, counts = np.unique(np.asarray(labels), return_counts=True)
+    if len(counts) and counts.min() < n_folds:
+        raise UserError(
+            f"data.n_folds={n_folds} is more than the smallest class has examples "
+            f"({int(counts.min())}) — lower data.n_folds or use more data"
+        )
     skf = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     return list(skf.split(np.zeros(len(labels)), labels))
 
@@ -46,11 +54,26 @@ def read_holdout_ids(path: str | Path, ids: pd.Series) -> np.ndarray:
     """Positions of the rows named in a one-column ``id`` CSV (an exact published split)."""
     path = Path(path).expanduser()
     if not path.is_file():
-        raise UserError(f"holdout ids file not found: {path} — fix data.holdout_ids or set it to null")
-    wanted = pd.read_csv(path, dtype=str)
+        raise UserError(
+            f"holdout ids file not found: {path} — fix data.holdout_ids or set it to null"
+        )
+    try:
+        wanted = pd.read_csv(path, dtype=str)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise UserError(
+            f"holdout ids file {path} is not a one-column CSV with header 'id': {first}"
+        ) from err
     if "id" not in wanted.columns:
-        raise UserError(f"holdout ids file {path} needs a column 'id'; it has {list(wanted.columns)}")
-    wanted_ids = wanted["id"].str.strip()
+        raise UserError(
+            f"holdout ids file {path} needs a column 'id'; it has {list(wanted.columns)}"
+        )
+    wanted_ids = wanted["id"].dropna().str.strip()
+    wanted_ids = wanted_ids[wanted_ids != ""].drop_duplicates()
+    if wanted_ids.empty:
+        raise UserError(
+            f"holdout ids file {path} lists no ids — fill it or set data.holdout_ids=null"
+        )
     pos = pd.Series(np.arange(len(ids)), index=ids.astype(str).values)
     unknown = wanted_ids[~wanted_ids.isin(pos.index)]
     if len(unknown):
@@ -59,6 +82,19 @@ def read_holdout_ids(path: str | Path, ids: pd.Series) -> np.ndarray:
             f"(first: {unknown.tolist()[:5]}) — is it for this data file?"
         )
     return np.sort(pos.loc[wanted_ids.values].to_numpy())
+
+
+def _stratified_split(
+    pos: np.ndarray, labels: np.ndarray, size: float, seed: int, what: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified ``train_test_split`` of positions; too-small data is a user error."""
+    try:
+        return train_test_split(pos, test_size=size, stratify=labels[pos], random_state=seed)
+    except ValueError as err:
+        raise UserError(
+            f"cannot carve a stratified {what}={size} part from {len(pos)} rows: {err} — "
+            f"use more data or change {what}"
+        ) from err
 
 
 def make_split(df: pd.DataFrame, cfg: Mapping[str, Any], fold: int | None = None) -> Split:
@@ -79,16 +115,20 @@ def make_split(df: pd.DataFrame, cfg: Mapping[str, Any], fold: int | None = None
     elif cfg.get("holdout_ids"):
         test = read_holdout_ids(cfg["holdout_ids"], df["id"])
         train = np.setdiff1d(all_pos, test)
+        if len(train) == 0:
+            raise UserError(
+                f"holdout ids file {cfg['holdout_ids']} names every row: nothing is left to train on"
+            )
     else:
         test_size = float(cfg.get("test_size", 0.1))
         if not 0 < test_size < 1:
             raise UserError(f"data.test_size={test_size} must be between 0 and 1")
-        train, test = train_test_split(all_pos, test_size=test_size, stratify=labels, random_state=seed)
+        train, test = _stratified_split(all_pos, labels, test_size, seed, "data.test_size")
     val_size = float(cfg.get("val_size", 0.1))
+    if not 0 <= val_size < 1:
+        raise UserError(f"data.val_size={val_size} must be in [0, 1) (0: no validation part)")
     if val_size > 0:
-        train, val = train_test_split(
-            np.sort(train), test_size=val_size, stratify=labels[np.sort(train)], random_state=seed
-        )
+        train, val = _stratified_split(np.sort(train), labels, val_size, seed, "data.val_size")
     else:
         val = np.array([], dtype=int)
     split = Split(np.sort(train), np.sort(val), np.sort(test), fold)

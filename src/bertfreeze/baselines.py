@@ -1,0 +1,280 @@
+"""Sparse baselines: TF-IDF / count / hashing features + logistic regression, k-fold CV.
+
+Every (feature set, fold) pair is one independent task: a fresh clone of the whole Pipeline
+(vectorizer included) is fitted on that fold's training part only and scored on its test
+part, so no vocabulary, IDF weight or coefficient ever sees a test row. The folds come from
+:func:`bertfreeze.splits.kfold_splits` with ``data.split_seed`` and ``data.n_folds`` — exactly
+the folds that BERT k-fold runs (``cv=true``) use, so fold k here is fold k there.
+
+All tasks (feature sets x folds) run as one joblib task list over ``n_jobs`` processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+from sklearn.base import clone
+from sklearn.feature_extraction.text import CountVectorizer, HashingVectorizer, TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
+from sklearn.pipeline import Pipeline
+from tqdm import tqdm
+
+from bertfreeze.errors import UserError
+from bertfreeze.splits import kfold_splits
+from bertfreeze.text import paper_preprocess
+
+FEATURES = ("tfidf", "count", "hashing")
+PREPROCESS = ("none", "paper")
+METRICS = ("accuracy", "f1", "precision", "recall", "roc_auc")
+FOLD_COLUMNS = ["features", "fold", *METRICS]
+#: The paper's Table 1 (10-fold CV on Disaster Tweets): mean accuracy and F1.
+PAPER_TABLE1 = {
+    "tfidf": {"label": "TF-IDF", "accuracy": 0.795, "f1": 0.742},
+    "count": {"label": "Count", "accuracy": 0.796, "f1": 0.746},
+    "hashing": {"label": "Hash", "accuracy": 0.793, "f1": 0.735},
+}
+PAPER_MIN_DF = 10  # the paper's TF-IDF min_df
+WHITESPACE_TOKENS = r"(?u)\S+"
+
+DEFAULTS: dict[str, Any] = {
+    "features": list(FEATURES),
+    "preprocess": "none",
+    "min_df": None,  # None: 1, or PAPER_MIN_DF for tfidf with preprocess=paper
+    "n_features": 2**20,
+    "C": 1.0,
+    "solver": "liblinear",
+    "max_iter": 1000,
+    "random_state": 0,
+    "n_jobs": -1,
+}
+
+
+def _opt(cfg: Mapping[str, Any], key: str) -> Any:
+    value = cfg.get(key) if cfg is not None else None
+    return DEFAULTS[key] if value is None else value
+
+
+def _data_opt(cfg: Mapping[str, Any], key: str, default: Any) -> Any:
+    data = cfg.get("data") if cfg is not None else None
+    value = data.get(key) if data is not None else None
+    return default if value is None else value
+
+
+def validate_cfg(cfg: Mapping[str, Any]) -> None:
+    """Refuse unknown feature sets / preprocessing / bad numbers with a one-line UserError."""
+    features = list(_opt(cfg, "features"))
+    unknown = [f for f in features if f not in FEATURES]
+    if unknown or not features:
+        raise UserError(
+            f"features={features}: unknown or empty {unknown} — choose from {list(FEATURES)}"
+        )
+    if len(set(features)) != len(features):
+        raise UserError(f"features={features} lists a feature set twice")
+    preprocess = _opt(cfg, "preprocess")
+    if preprocess not in PREPROCESS:
+        raise UserError(f"preprocess={preprocess!r} is unknown — use none or paper")
+    if float(_opt(cfg, "C")) <= 0:
+        raise UserError(f"C={_opt(cfg, 'C')} must be > 0")
+    if int(_opt(cfg, "max_iter")) < 1:
+        raise UserError(f"max_iter={_opt(cfg, 'max_iter')} must be >= 1")
+    if int(_opt(cfg, "n_jobs")) == 0:
+        raise UserError("n_jobs=0 is invalid — use -1 (all cores) or a positive count")
+    solver = _opt(cfg, "solver")
+    if solver not in {"liblinear", "lbfgs"}:
+        raise UserError(f"solver={solver!r} is unsupported — use liblinear or lbfgs")
+
+
+def make_pipeline(features: str, cfg: Mapping[str, Any] | None = None) -> Pipeline:
+    """An unfitted ``vectorizer -> LogisticRegression`` Pipeline for one feature set.
+
+    ``preprocess=none``: scikit-learn's default analyzer (lower-cased word tokens of 2+ chars).
+    ``preprocess=paper``: :func:`~bertfreeze.text.paper_preprocess` (punctuation, stop words,
+    Porter stems, case kept), whitespace tokens, and TF-IDF ``min_df=10`` as in the paper.
+    """
+    cfg = cfg or {}
+    if features not in FEATURES:
+        raise UserError(f"unknown feature set {features!r} — choose from {list(FEATURES)}")
+    paper = _opt(cfg, "preprocess") == "paper"
+    text_opts: dict[str, Any] = {}
+    if paper:
+        text_opts = {
+            "preprocessor": paper_preprocess,
+            "lowercase": False,
+            "token_pattern": WHITESPACE_TOKENS,
+        }
+    min_df = cfg.get("min_df")
+    if min_df is None:
+        min_df = PAPER_MIN_DF if paper and features == "tfidf" else 1
+    if features == "tfidf":
+        vec = TfidfVectorizer(min_df=min_df, **text_opts)
+    elif features == "count":
+        vec = CountVectorizer(min_df=min_df, **text_opts)
+    else:  # hashing is stateless: nothing is fitted, so min_df does not apply
+        vec = HashingVectorizer(n_features=int(_opt(cfg, "n_features")), **text_opts)
+    clf = LogisticRegression(
+        C=float(_opt(cfg, "C")),
+        solver=_opt(cfg, "solver"),
+        max_iter=int(_opt(cfg, "max_iter")),
+        random_state=int(_opt(cfg, "random_state")),
+    )
+    return Pipeline([("vec", vec), ("clf", clf)])
+
+
+def score_fold(y_true: np.ndarray, y_pred: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """Accuracy, F1/precision/recall of the positive class 1, ROC-AUC from decision scores."""
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "f1": float(f1_score(y_true, y_pred, pos_label=1, zero_division=0)),
+        "precision": float(precision_score(y_true, y_pred, pos_label=1, zero_division=0)),
+        "recall": float(recall_score(y_true, y_pred, pos_label=1, zero_division=0)),
+        "roc_auc": float(roc_auc_score(y_true, scores)),
+    }
+
+
+def fit_score_fold(
+    features: str,
+    fold: int,
+    pipeline: Pipeline,
+    texts: np.ndarray,
+    labels: np.ndarray,
+    train: np.ndarray,
+    test: np.ndarray,
+    return_model: bool = False,
+) -> tuple[dict[str, Any], Pipeline | None]:
+    """Fit a clone of ``pipeline`` on the training rows only, score it on the test rows."""
+    model = clone(pipeline)
+    model.fit(texts[train], labels[train])
+    x_test = texts[test]
+    row = {"features": features, "fold": int(fold)}
+    row.update(score_fold(labels[test], model.predict(x_test), model.decision_function(x_test)))
+    return row, (model if return_model else None)
+
+
+def _quiet() -> bool:
+    return os.environ.get("BERTFREEZE_QUIET", "") not in {"", "0"}
+
+
+def run_baselines(
+    df: pd.DataFrame, cfg: Mapping[str, Any] | None = None, *, return_models: bool = False
+) -> pd.DataFrame | tuple[pd.DataFrame, dict[tuple[str, int], Pipeline]]:
+    """k-fold CV of every requested feature set; one row per (features, fold).
+
+    ``df`` has columns ``text`` and ``label`` (as returned by
+    :func:`bertfreeze.data.load_dataset`). ``cfg`` holds the baselines options (see
+    ``conf/baselines.yaml``; missing keys take :data:`DEFAULTS`) and a ``data`` node with
+    ``split_seed`` / ``n_folds``. Returns a DataFrame with columns :data:`FOLD_COLUMNS`,
+    sorted by feature set (in ``cfg.features`` order) then fold. ``return_models=True`` also
+    returns the fitted pipelines keyed by ``(features, fold)`` (tests, inspection).
+    """
+    cfg = cfg or {}
+    validate_cfg(cfg)
+    features = list(_opt(cfg, "features"))
+    seed = int(_data_opt(cfg, "split_seed", 42))
+    n_folds = int(_data_opt(cfg, "n_folds", 10))
+    texts = df["text"].astype(str).to_numpy(dtype=object)
+    labels = df["label"].to_numpy(dtype=int)
+    folds = kfold_splits(labels, n_folds, seed)
+    pipelines = {f: make_pipeline(f, cfg) for f in features}
+    tasks = [
+        delayed(fit_score_fold)(f, k, pipelines[f], texts, labels, tr, te, return_models)
+        for f in features
+        for k, (tr, te) in enumerate(folds)
+    ]
+    n_jobs = int(_opt(cfg, "n_jobs"))
+    results = []
+    with tqdm(
+        total=len(tasks), desc="baselines (features x folds)", unit="fold", disable=_quiet()
+    ) as bar:
+        if n_jobs == 1:
+            for task in tasks:
+                func, args, kwargs = task
+                results.append(func(*args, **kwargs))
+                bar.update()
+        else:
+            parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+            for res in parallel(tasks):
+                results.append(res)
+                bar.update()
+    order = {f: i for i, f in enumerate(features)}
+    rows = sorted((r for r, _ in results), key=lambda r: (order[r["features"]], r["fold"]))
+    out = pd.DataFrame(rows, columns=FOLD_COLUMNS)
+    if return_models:
+        return out, {(r["features"], r["fold"]): m for r, m in results}
+    return out
+
+
+def summarize(folds_df: pd.DataFrame) -> dict[str, dict[str, float | int]]:
+    """Per feature set: mean and sample std (ddof=1) of every metric, and ``n_folds``.
+
+    Keys per feature set: ``accuracy_mean, accuracy_std, f1_mean, f1_std, precision_mean,
+    precision_std, recall_mean, recall_std, roc_auc_mean, roc_auc_std, n_folds``. The top level
+    holds feature-set names only (run metadata goes to ``meta.json``).
+    """
+    summary: dict[str, dict[str, float | int]] = {}
+    for features, group in folds_df.groupby("features", sort=False):
+        entry: dict[str, float | int] = {}
+        for m in METRICS:
+            values = group[m].to_numpy(dtype=float)
+            entry[f"{m}_mean"] = float(np.mean(values))
+            entry[f"{m}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+        entry["n_folds"] = int(group["fold"].nunique())
+        summary[str(features)] = entry
+    return summary
+
+
+def format_table(summary: Mapping[str, Mapping[str, float]], paper: bool = True) -> str:
+    """Console table: ours (mean ± sd over folds) beside the paper's Table 1."""
+    head = f"{'features':<10} {'accuracy (ours)':>17} {'F1 (ours)':>17}"
+    if paper:
+        head += f"   {'paper acc':>9} {'paper F1':>8}"
+    lines = [head, "-" * len(head)]
+    for features, s in summary.items():
+        acc = f"{s['accuracy_mean']:.3f} ± {s['accuracy_std']:.3f}"
+        f1 = f"{s['f1_mean']:.3f} ± {s['f1_std']:.3f}"
+        line = f"{features:<10} {acc:>17} {f1:>17}"
+        if paper and features in PAPER_TABLE1:
+            ref = PAPER_TABLE1[features]
+            line += f"   {ref['accuracy']:>9.3f} {ref['f1']:>8.3f}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` to a temp file in the same directory, then ``os.replace`` it into place.
+
+    Readers see either the old file or the complete new one, never a partial write.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "x", encoding="utf-8", newline="") as fh:  # mode honours the umask
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: str | Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def write_outputs(
+    run_dir: str | Path, folds_df: pd.DataFrame, summary: Mapping[str, Any], meta: Mapping[str, Any]
+) -> None:
+    """``folds.csv``, ``summary.json`` and ``meta.json``, each written atomically."""
+    run_dir = Path(run_dir)
+    atomic_write_text(run_dir / "folds.csv", folds_df.to_csv(index=False, float_format="%.6f"))
+    atomic_write_json(run_dir / "summary.json", dict(summary))
+    atomic_write_json(run_dir / "meta.json", dict(meta))

@@ -1,0 +1,67 @@
+"""Hydra entry for training (``python train.py``): one run, or one job of a multirun."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, open_dict
+
+from bertfreeze.cli.common import remove_if_only_hydra_files
+from bertfreeze.errors import EXIT_USER_ERROR, find_user_error
+from bertfreeze.paths import CONF_DIR
+from bertfreeze.train_task import record_failure, train
+
+log = logging.getLogger("bertfreeze")
+
+
+def run_job(cfg: DictConfig) -> float | None:
+    """Train one config. In a multirun a failure is recorded and the sweep goes on."""
+    hc = HydraConfig.get()
+    run_dir = Path(hc.runtime.output_dir)
+    multirun = hc.mode == RunMode.MULTIRUN
+    if cfg.get("cv") and cfg.get("fold") is None:
+        raise SystemExit(
+            "error: cv=true runs one job per fold: python train.py -m cv=true "
+            f"'fold=range({cfg.data.n_folds})' freeze=all"
+        )
+    try:
+        metrics = train(cfg, run_dir)
+    except Exception as exc:
+        user_err = find_user_error(exc)
+        if user_err is not None and not multirun:
+            remove_if_only_hydra_files(run_dir) if not (run_dir / "status.json").exists() else None
+            _cleanup_failed_start(run_dir)
+            print(f"error: {user_err}", file=sys.stderr)
+            sys.exit(EXIT_USER_ERROR)
+        record_failure(run_dir, exc)
+        if not multirun:
+            raise
+        log.error("run %s failed: %s (recorded in status.json; the sweep goes on)", run_dir.name, exc)
+        print(f"error: run {run_dir.name} failed: {user_err or exc}", file=sys.stderr)
+        return None
+    if metrics is None:
+        return None
+    print(f"{run_dir}: test accuracy {metrics['test'].get('accuracy', float('nan')):.4f} f1 {metrics['test'].get('f1', float('nan')):.4f}")
+    return float(metrics["val"].get("accuracy", metrics["test"].get("accuracy", 0.0)))
+
+
+def _cleanup_failed_start(run_dir: Path) -> None:
+    """A user error before training leaves no half-written run behind."""
+    (run_dir / "status.json").unlink(missing_ok=True)
+    remove_if_only_hydra_files(run_dir)
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    with open_dict(cfg):
+        pass
+    return run_job(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,186 @@
+"""The LightningModule: loss, torchmetrics, optimiser groups, schedules, lean checkpoints."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import lightning as L
+import torch
+import torch.distributed as dist
+from torchmetrics import MeanMetric, MetricCollection
+from torchmetrics.classification import (
+    BinaryAccuracy,
+    BinaryAUROC,
+    BinaryF1Score,
+    BinaryPrecision,
+    BinaryRecall,
+)
+from transformers import get_constant_schedule_with_warmup, get_linear_schedule_with_warmup
+
+from bertfreeze.errors import UserError
+from bertfreeze.model import TextClassifier
+
+NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight")
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN/inf: the run is recorded as failed instead of writing garbage."""
+
+
+def classification_metrics(prefix: str) -> MetricCollection:
+    return MetricCollection(
+        {
+            "accuracy": BinaryAccuracy(),
+            "f1": BinaryF1Score(),
+            "precision": BinaryPrecision(),
+            "recall": BinaryRecall(),
+            "auroc": BinaryAUROC(),
+        },
+        prefix=prefix,
+    )
+
+
+class ClassifierModule(L.LightningModule):
+    """Trains the trainable part of a :class:`TextClassifier` from tokens or a cached prefix.
+
+    ``start_layer`` is where a batch of cached hidden states enters the encoder; batches of
+    pooled ``features`` go straight to the head.
+    """
+
+    def __init__(
+        self,
+        classifier: TextClassifier,
+        optim: dict[str, Any],
+        start_layer: int = 0,
+    ) -> None:
+        super().__init__()
+        self.classifier = classifier
+        self.optim = dict(optim)
+        self.start_layer = start_layer
+        self.val_metrics = classification_metrics("val/")
+        self.test_metrics = classification_metrics("test/")
+        self.val_loss = MeanMetric()
+        self.test_loss = MeanMetric()
+        self.test_outputs: list[dict[str, torch.Tensor]] = []
+        # Checkpoints keep only the trainable weights; the frozen rest is the pretrained backbone.
+        self.strict_loading = False
+        self._check_optim()
+
+    def _check_optim(self) -> None:
+        for key in ("lr", "head_lr"):
+            value = self.optim.get(key)
+            if value is not None and not float(value) > 0:
+                raise UserError(f"optim.{key}={value} must be a positive learning rate")
+        if self.optim.get("name", "adamw") not in {"adam", "adamw"}:
+            raise UserError(f"optim.name={self.optim.get('name')!r} is unknown — use adam or adamw")
+
+    # -- forward --------------------------------------------------------------------------
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        clf = self.classifier
+        if "features" in batch:
+            return clf.classify(batch["features"])
+        if "hidden" in batch:
+            return clf.forward_from_hidden(batch["hidden"], batch["attention_mask"], self.start_layer)
+        return clf(batch["input_ids"], batch["attention_mask"])
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss = self.classifier.loss(self(batch), batch["labels"])
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(
+                f"non-finite training loss ({loss.item()}) at epoch {self.current_epoch}, "
+                f"step {self.global_step} — lower optim.lr/head_lr or use precision 32"
+            )
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["labels"]))
+        return loss
+
+    def _eval_step(self, batch: dict[str, torch.Tensor], metrics: MetricCollection, loss_m: MeanMetric) -> torch.Tensor:
+        logits = self(batch)
+        probs = self.classifier.probabilities(logits)
+        metrics.update(probs, batch["labels"])
+        loss_m.update(self.classifier.loss(logits, batch["labels"]), weight=len(batch["labels"]))
+        return probs
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step(batch, self.val_metrics, self.val_loss)
+
+    def on_validation_epoch_end(self) -> None:
+        self.log_dict(self.val_metrics.compute(), prog_bar=False)
+        self.log("val/loss", self.val_loss.compute(), prog_bar=True)
+        self.val_metrics.reset()
+        self.val_loss.reset()
+
+    def on_test_epoch_start(self) -> None:
+        self.test_outputs = []
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        probs = self._eval_step(batch, self.test_metrics, self.test_loss)
+        self.test_outputs.append({"idx": batch["idx"].cpu(), "prob": probs.detach().float().cpu()})
+
+    def on_test_epoch_end(self) -> None:
+        self.log_dict(self.test_metrics.compute())
+        self.log("test/loss", self.test_loss.compute())
+        self.test_metrics.reset()
+        self.test_loss.reset()
+
+    def gathered_test_outputs(self) -> dict[str, torch.Tensor]:
+        """Test-set row positions and probabilities from every rank, de-duplicated."""
+        idx = torch.cat([o["idx"] for o in self.test_outputs]) if self.test_outputs else torch.empty(0)
+        prob = torch.cat([o["prob"] for o in self.test_outputs]) if self.test_outputs else torch.empty(0)
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            parts: list[Any] = [None] * dist.get_world_size()
+            dist.all_gather_object(parts, (idx, prob))
+            idx = torch.cat([p[0] for p in parts])
+            prob = torch.cat([p[1] for p in parts])
+        order = torch.argsort(idx, stable=True)
+        idx, prob = idx[order], prob[order]
+        keep = torch.ones_like(idx, dtype=torch.bool)
+        keep[1:] = idx[1:] != idx[:-1]
+        return {"idx": idx[keep], "prob": prob[keep]}
+
+    # -- optimisation ---------------------------------------------------------------------
+    def _param_groups(self) -> list[dict[str, Any]]:
+        o = self.optim
+        lr, head_lr = float(o["lr"]), float(o.get("head_lr") or o["lr"])
+        decay = float(o.get("layerwise_lr_decay", 1.0))
+        wd = float(o.get("weight_decay", 0.0))
+        enc = self.classifier.encoder
+        n = self.classifier.n_layers
+        blocks: list[tuple[torch.nn.Module, float]] = [(self.classifier.head, head_lr)]
+        blocks.append((enc.embeddings, lr * decay**n))
+        blocks += [(layer, lr * decay ** (n - 1 - i)) for i, layer in enumerate(enc.encoder.layer)]
+        if getattr(enc, "pooler", None) is not None:
+            blocks.append((enc.pooler, lr))
+        groups = []
+        for module, group_lr in blocks:
+            named = [(k, p) for k, p in module.named_parameters() if p.requires_grad]
+            for no_decay in (False, True):
+                params = [p for k, p in named if k.endswith(NO_DECAY) == no_decay]
+                if params:
+                    groups.append({"params": params, "lr": group_lr, "weight_decay": 0.0 if no_decay else wd})
+        return groups
+
+    def configure_optimizers(self) -> Any:
+        o = self.optim
+        groups = self._param_groups()
+        kwargs: dict[str, Any] = {"betas": tuple(o.get("betas", (0.9, 0.999))), "eps": float(o.get("eps", 1e-8))}
+        if o.get("fused") and torch.cuda.is_available():
+            kwargs["fused"] = True
+        cls = torch.optim.AdamW if o.get("name", "adamw") == "adamw" else torch.optim.Adam
+        optimizer = cls(groups, **kwargs)
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        warmup = int(math.ceil(float(o.get("warmup_ratio", 0.0)) * total))
+        if o.get("schedule", "linear") == "linear":
+            sched = get_linear_schedule_with_warmup(optimizer, warmup, total)
+        else:
+            sched = get_constant_schedule_with_warmup(optimizer, warmup)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    # -- lean checkpoints -----------------------------------------------------------------
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        """Only the parameters that train (the rest is the unchanged pretrained backbone)."""
+        names = {k for k, p in self.named_parameters() if p.requires_grad}
+        return {k: v for k, v in self.state_dict().items() if k in names or not k.startswith("classifier.")}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["state_dict"] = self.trainable_state_dict()

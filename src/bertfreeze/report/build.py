@@ -1,0 +1,308 @@
+"""``build_report``: runs + baselines -> tables, figures, stats.json, report.md."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bertfreeze.errors import UserError
+from bertfreeze.report import figures as figs
+from bertfreeze.report import render, tables
+from bertfreeze.report.collect import (
+    TEST_METRICS,
+    Baselines,
+    Problem,
+    collect_runs,
+    find_baselines_dir,
+    group_order,
+    key_label,
+    load_baselines,
+)
+from bertfreeze.report.compare import compare_all
+
+TOP_K = re.compile(r"^top\d+$")
+
+
+@dataclass
+class ReportResult:
+    """What :func:`build_report` produced (paths and the data behind them)."""
+
+    out_dir: Path
+    report_md: Path
+    stats_json: Path
+    runs: pd.DataFrame
+    problems: list[Problem]
+    baselines: Baselines | None
+    stats: list[dict[str, Any]]
+    table1: pd.DataFrame | None
+    table2: pd.DataFrame
+    tables: dict[str, dict[str, Path]] = field(default_factory=dict)
+    figures: dict[str, figs.FigureInfo] = field(default_factory=dict)
+    summary: str = ""
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to a temp file in the same dir, then ``os.replace`` it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(_jsonable(data), fh, indent=2, allow_nan=False)
+            fh.write("\n")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it 0600; give it the usual mode
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _check_args(metrics: Sequence[str], alpha: float, power: float, n_boot: int) -> None:
+    bad = [m for m in metrics if m not in TEST_METRICS]
+    if bad or not metrics:
+        raise UserError(
+            f"metrics={list(metrics)}: unknown metric(s) {bad}; choose from {list(TEST_METRICS)}, "
+            "e.g. metrics=[accuracy,f1]"
+        )
+    if not 0 < alpha < 1 or not 0 < power < 1:
+        raise UserError(f"alpha={alpha}, power={power}: both must lie strictly between 0 and 1")
+    if n_boot < 100:
+        raise UserError(f"n_boot={n_boot}: use at least 100 bootstrap resamples (default 10000)")
+
+
+def layers_study(runs: pd.DataFrame) -> pd.DataFrame | None:
+    """Families with top{k} modes and >= 3 distinct trainable-layer counts: mean and 95% t-CI
+    of accuracy per freeze mode, ordered by number of trainable layers."""
+    from scipy import stats as st
+
+    keep = []
+    for fam, sub in runs.groupby("family"):
+        if sub["freeze"].map(lambda f: bool(TOP_K.match(f))).any() and (
+            sub["n_trainable_layers"].nunique() >= 3
+        ):
+            keep.append(fam)
+    if not keep:
+        return None
+    rows = []
+    for (fam, freeze), sub in runs[runs["family"].isin(keep)].groupby(["family", "freeze"]):
+        acc = sub["accuracy"].dropna()
+        n = len(acc)
+        half = (
+            float(st.t.ppf(0.975, n - 1) * acc.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
+        )
+        rows.append(
+            {
+                "family": fam,
+                "freeze": freeze,
+                "trainable layers": int(sub["n_trainable_layers"].median()),
+                "n": n,
+                "accuracy": round(float(acc.mean()), 4),
+                "95% t-CI low": round(float(acc.mean()) - half, 4),
+                "95% t-CI high": round(float(acc.mean()) + half, 4),
+            }
+        )
+    return pd.DataFrame(rows).sort_values(["family", "trainable layers"]).reset_index(drop=True)
+
+
+def lr_grid_study(runs: pd.DataFrame) -> pd.DataFrame | None:
+    """Mean ± sd accuracy per (backbone, freeze, lr, head_lr) when lr or head_lr vary."""
+    varied = runs.attrs.get("varied_keys", [])
+    if "lr" not in varied and "head_lr" not in varied:
+        return None
+    others = [k for k in varied if k not in ("lr", "head_lr") and k in runs]
+    keys = ["data_name", "backbone", *others, "freeze", "lr", "head_lr"]
+    g = runs.groupby([runs[k].map(render._fmt) for k in keys], sort=True)["accuracy"]
+    out = pd.DataFrame({"n": g.count(), "mean": g.mean(), "sd": g.std(ddof=1)}).reset_index()
+    out["accuracy"] = [tables._pm(m, s) for m, s in zip(out["mean"], out["sd"], strict=True)]
+    out = out.rename(columns={"data_name": "data", **{k: key_label(k) for k in others}})
+    out = out.drop(columns=["mean", "sd"])
+    if out["data"].nunique() == 1:
+        out = out.drop(columns="data")
+    return out
+
+
+def build_report(
+    sweep_dir: str | Path,
+    out_dir: str | Path,
+    baselines_dir: str | Path | None = None,
+    *,
+    find_baselines: bool = True,
+    metrics: Sequence[str] = ("accuracy", "f1"),
+    alpha: float = 0.05,
+    power: float = 0.8,
+    n_boot: int = 10_000,
+    seed: int = 0,
+) -> ReportResult:
+    """Read every run under ``sweep_dir`` (and the baselines), write the report to ``out_dir``.
+
+    ``baselines_dir=None`` looks for the newest ``<sweep_dir>/baselines/*/`` or
+    ``outputs/baselines/*/`` holding folds.csv unless ``find_baselines=False``.
+    Raises UserError when there is no completed run.
+    """
+    metrics = list(metrics)
+    _check_args(metrics, alpha, power, n_boot)
+    sweep = Path(sweep_dir)
+    out = Path(out_dir)
+    runs, problems = collect_runs(sweep)
+    if baselines_dir is None and find_baselines:
+        baselines_dir = find_baselines_dir(sweep)
+    baselines = load_baselines(baselines_dir) if baselines_dir is not None else None
+    out.mkdir(parents=True, exist_ok=True)
+
+    written: dict[str, dict[str, Path]] = {}
+    t1 = t1_disp = None
+    if baselines is not None:
+        t1 = tables.table1(baselines)
+        t1_disp = tables.table1_display(t1)
+        written["table1"] = tables.write_table(
+            t1,
+            t1_disp,
+            out / "table1",
+            caption="Sparse baselines: mean ± sd over CV folds (paper's Table 1 beside)",
+            label="tab:baselines",
+        )
+    t2 = tables.table2(runs)
+    t2_disp = tables.table2_display(t2)
+    written["table2"] = tables.write_table(
+        t2,
+        t2_disp,
+        out / "table2",
+        caption="BERT by freeze mode: mean ± sd over seeds (paper's Table 2 beside)",
+        label="tab:bert",
+    )
+
+    fig_metrics = [m for m in ("accuracy", "f1") if m in metrics] or metrics[:2]
+    figures: dict[str, figs.FigureInfo] = {}
+    if baselines is not None:
+        order = list(t1["features"])
+        figures["figure1"] = figs.boxplots(
+            baselines.folds,
+            x="features",
+            order=order,
+            metrics=fig_metrics,
+            title="Figure 1: sparse baselines over CV folds",
+            xlabel="feature set",
+            unit="folds",
+            stem=out / "figure1_baselines",
+            name="figure1",
+            seed=seed,
+        )
+    several = runs["family"].nunique() > 1
+    figures["figure2"] = figs.boxplots(
+        runs.assign(_x=runs["group"] if several else runs["freeze"]),
+        x="_x",
+        order=list(t2["group"] if several else t2["freeze"]),
+        metrics=fig_metrics,
+        title="Figure 2: BERT by freeze mode over seeds",
+        xlabel="group" if several else "freeze mode",
+        unit="seeds",
+        stem=out / "figure2_bert",
+        name="figure2",
+        seed=seed,
+    )
+
+    studies: dict[str, pd.DataFrame] = {}
+    layers = layers_study(runs)
+    if layers is not None:
+        studies["layers"] = layers
+        fams = set(layers["family"])
+        figures["figure3"] = figs.layers_plot(
+            runs[runs["family"].isin(fams)],
+            metrics=fig_metrics,
+            title="Figure 3: test score vs number of trainable encoder layers",
+            stem=out / "figure3_layers",
+            name="figure3",
+            seed=seed,
+        )
+        layers.to_csv(out / "study_layers.csv", index=False)
+    lr_grid = lr_grid_study(runs)
+    if lr_grid is not None:
+        studies["lr_grid"] = lr_grid
+        lr_grid.to_csv(out / "study_lr_grid.csv", index=False)
+
+    stats = compare_all(
+        runs, baselines, metrics=metrics, alpha=alpha, power=power, n_boot=n_boot, seed=seed
+    )
+    stats_json = out / "stats.json"
+    write_json_atomic(stats_json, stats)
+
+    run_cols = ["group", "family", "backbone", "data_name", "freeze", "n_trainable_layers"]
+    run_cols += ["seed", "fold", *[m for m in TEST_METRICS if m in runs], "run_dir"]
+    order = {g: i for i, g in enumerate(group_order(runs))}
+    runs.assign(_o=runs["group"].map(order)).sort_values(["_o", "seed"])[run_cols].to_csv(
+        out / "runs.csv", index=False
+    )
+    render.problems_table(problems).to_csv(out / "problems.csv", index=False)
+
+    text = render.render_report(
+        sweep_dir=sweep,
+        out_dir=out,
+        runs=runs,
+        problems=problems,
+        baselines=baselines,
+        t1=t1,
+        t1_display=t1_disp,
+        t2=t2,
+        t2_display=t2_disp,
+        stats=stats,
+        figures=figures,
+        studies=studies,
+        metrics=metrics,
+        alpha=alpha,
+        power=power,
+        n_boot=n_boot,
+        seed=seed,
+    )
+    report_md = out / "report.md"
+    report_md.write_text(text, encoding="utf-8")
+    summary = render.console_summary(
+        out_dir=out,
+        sweep_dir=sweep,
+        runs=runs,
+        t2=t2,
+        t1=t1,
+        baselines=baselines,
+        stats=stats,
+        problems=problems,
+        metrics=metrics,
+        alpha=alpha,
+    )
+    return ReportResult(
+        out_dir=out,
+        report_md=report_md,
+        stats_json=stats_json,
+        runs=runs,
+        problems=problems,
+        baselines=baselines,
+        stats=stats,
+        table1=t1,
+        table2=t2,
+        tables=written,
+        figures=figures,
+        summary=summary,
+    )

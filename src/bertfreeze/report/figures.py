@@ -1,0 +1,181 @@
+"""Figures (seaborn on matplotlib's Agg backend), each saved as PNG and SVG.
+
+PNGs are saved without ``bbox_inches="tight"`` so their pixel size is exactly
+``figsize * dpi`` (:class:`FigureInfo` records both).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import textwrap
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from bertfreeze.report.tables import METRIC_LABELS  # noqa: E402
+
+DPI = 120
+HEIGHT = 4.5  # layers plot
+
+
+@dataclass(frozen=True)
+class FigureInfo:
+    name: str
+    png: Path
+    svg: Path
+    figsize: tuple[float, float]
+    dpi: int
+    title: str
+
+    @property
+    def pixels(self) -> tuple[int, int]:
+        return round(self.figsize[0] * self.dpi), round(self.figsize[1] * self.dpi)
+
+
+def wrap_label(text: str, width: int = 18) -> str:
+    """Break a long group label at commas/slashes so tick labels stay narrow."""
+    return textwrap.fill(str(text).replace(" / ", " /\u00a0"), width=width, break_long_words=False)
+
+
+def boxplot_layout(n_boxes: int, n_panels: int, label_lines: int = 1) -> tuple[int, int]:
+    """(rows, cols): panels side by side, stacked once there are more than 6 boxes."""
+    return (n_panels, 1) if n_boxes > 6 else (1, n_panels)
+
+
+def boxplot_size(n_boxes: int, n_panels: int, label_lines: int = 1) -> tuple[float, float]:
+    """Figure size (inches) for ``n_panels`` panels of ``n_boxes`` boxes whose tick labels
+    take ``label_lines`` lines (the ``n=…`` line included)."""
+    rows, cols = boxplot_layout(n_boxes, n_panels, label_lines)
+    per_box = 0.9 if label_lines <= 2 else 1.5
+    panel_w = max(3.6, per_box * n_boxes + 1.4)
+    panel_h = 3.6 + 0.2 * label_lines
+    return (round(panel_w * cols, 2), round(panel_h * rows + 0.5, 2))
+
+
+def _save(fig: plt.Figure, stem: Path, name: str, title: str) -> FigureInfo:
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    png, svg = stem.with_suffix(".png"), stem.with_suffix(".svg")
+    w, h = fig.get_size_inches()
+    fig.savefig(png, dpi=DPI)
+    fig.savefig(svg)
+    plt.close(fig)
+    return FigureInfo(name, png, svg, (float(w), float(h)), DPI, title)
+
+
+def boxplots(
+    data: pd.DataFrame,
+    *,
+    x: str,
+    order: Sequence[str],
+    metrics: Sequence[str],
+    title: str,
+    xlabel: str,
+    unit: str,
+    stem: Path,
+    name: str,
+    seed: int = 0,
+) -> FigureInfo:
+    """One panel per metric: a box per level of ``x`` over its ``unit``s (seeds or folds),
+    every value drawn as a point, ``n=…`` under each box."""
+    wrapped = [wrap_label(o) for o in order]
+    lines = max((w.count("\n") + 2 for w in wrapped), default=2)
+    figsize = boxplot_size(len(order), len(metrics), lines)
+    rows, cols = boxplot_layout(len(order), len(metrics), lines)
+    sns.set_theme(style="whitegrid", context="notebook")
+    fig, axes = plt.subplots(rows, cols, figsize=figsize, squeeze=False, layout="constrained")
+    counts = data.groupby(x)[list(metrics)].count()
+    palette = sns.color_palette("Set2", n_colors=max(len(order), 1))
+    for ax, metric in zip(axes.ravel(), metrics, strict=True):
+        sub = data[[x, metric]].dropna()
+        sns.boxplot(
+            data=sub,
+            x=x,
+            y=metric,
+            order=list(order),
+            hue=x,
+            hue_order=list(order),
+            palette=palette,
+            legend=False,
+            showfliers=False,
+            width=0.6,
+            ax=ax,
+        )
+        np.random.seed(seed)  # stripplot jitter
+        sns.stripplot(
+            data=sub,
+            x=x,
+            y=metric,
+            order=list(order),
+            color="0.15",
+            size=4,
+            jitter=0.15,
+            alpha=0.8,
+            ax=ax,
+        )
+        labels = [
+            f"{w}\nn={int(counts.loc[o, metric]) if o in counts.index else 0}"
+            for o, w in zip(order, wrapped, strict=True)
+        ]
+        ax.set_xticks(range(len(order)), labels, fontsize=9 if lines > 2 else None)
+        label = METRIC_LABELS.get(metric, metric)
+        ax.set_title(f"{label} per {xlabel} ({unit})")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(f"test {label}")
+    fig.suptitle(title)
+    return _save(fig, stem, name, title)
+
+
+def layers_plot(
+    data: pd.DataFrame,
+    *,
+    metrics: Sequence[str],
+    title: str,
+    stem: Path,
+    name: str,
+    seed: int = 0,
+) -> FigureInfo:
+    """Mean test metric vs number of trainable encoder layers, one line per family, 95%
+    bootstrap CI bars (seaborn, seeded); each point labelled with its freeze mode."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    figsize = (round(5.0 * len(metrics), 2), HEIGHT)
+    fig, axes = plt.subplots(1, len(metrics), figsize=figsize, squeeze=False, layout="constrained")
+    single = data["family"].nunique() == 1
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        sub = data.dropna(subset=[metric, "n_trainable_layers"])
+        sns.lineplot(
+            data=sub,
+            x="n_trainable_layers",
+            y=metric,
+            hue="family",
+            marker="o",
+            err_style="bars",
+            errorbar=("ci", 95),
+            seed=seed,
+            legend=not single,
+            ax=ax,
+        )
+        if not single:
+            ax.legend(title="family", fontsize=7, title_fontsize=8)
+        means = sub.groupby(["family", "freeze"]).agg(
+            x=("n_trainable_layers", "median"), y=(metric, "mean")
+        )
+        for (_, freeze), row in means.iterrows():
+            ax.annotate(
+                freeze, (row["x"], row["y"]), textcoords="offset points", xytext=(4, 4), fontsize=8
+            )
+        label = METRIC_LABELS.get(metric, metric)
+        ax.set_title(f"{label} vs trainable layers (mean, 95% bootstrap CI)", fontsize=11)
+        ax.set_xlabel("number of trainable encoder layers")
+        ax.set_ylabel(f"test {label}")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    fig.suptitle(f"{title}\n{data['family'].iloc[0]}" if single else title)
+    return _save(fig, stem, name, title)

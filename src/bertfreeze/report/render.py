@@ -1,0 +1,468 @@
+"""report.md and the console summary, written from the numbers (no canned conclusions)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bertfreeze.report import paper
+from bertfreeze.report.collect import Baselines, Problem, key_label
+from bertfreeze.report.figures import FigureInfo
+from bertfreeze.report.tables import METRIC_LABELS, stats_display, to_markdown
+
+
+def _p(p: float) -> str:
+    if p is None or math.isnan(p):
+        return "—"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _peq(p: float) -> str:
+    text = _p(p)
+    return f"p{text}" if text.startswith("<") else f"p={text}"
+
+
+def _s(x: float, digits: int = 3) -> str:
+    return "—" if x is None or math.isnan(x) else f"{x:+.{digits}f}"
+
+
+def _f(x: float, digits: int = 3) -> str:
+    return "—" if x is None or math.isnan(x) else f"{x:.{digits}f}"
+
+
+def describe(rec: Mapping[str, Any], alpha: float) -> str:
+    """One sentence on one comparison, its verdict computed from its numbers."""
+    metric = METRIC_LABELS.get(rec["metric"], rec["metric"])
+    test = "corrected resampled t (fold-paired)" if rec["test"] == "nadeau_bengio" else "Welch"
+    head = f"**{rec['a']} vs {rec['b']}**: "
+    if math.isnan(rec["mean_diff"]):
+        return head + f"not testable ({metric}: no values on one side)."
+    ci = f"95% CI {_s(rec['ci_low'])} to {_s(rec['ci_high'])}"
+    if rec["test"] == "welch" and not (1 - alpha == 0.95):
+        ci = f"{100 * (1 - alpha):g}% CI {_s(rec['ci_low'])} to {_s(rec['ci_high'])}"
+    text = head + f"{_s(rec['mean_diff'])} {metric} ({ci})"
+    if math.isnan(rec["p"]):
+        return text + "; not testable (fewer than two values on a side, or no variance)."
+    text += f", {test} {_peq(rec['p'])}, p_holm={_p(rec['p_holm'])}"
+    n = f"n={rec['n_a']}/{rec['n_b']}"
+    mde = rec["mde"]
+    if rec["p_holm"] < alpha:
+        text += (
+            f": significant at α={alpha:g} after Holm correction "
+            f"(Hedges' g={_f(rec['hedges_g'], 2)})."
+        )
+    elif not math.isnan(mde) and abs(rec["mean_diff"]) < mde:
+        text += (
+            f": not significant; the minimum detectable difference (MDE) at {n} is {_f(mde)} "
+            f"and |diff| = {abs(rec['mean_diff']):.3f} is below it, so this study cannot detect "
+            "a difference this small (low power): it shows neither a difference nor its absence."
+        )
+    elif not math.isnan(mde):
+        text += (
+            f": not significant after Holm correction although |diff| ≥ MDE ({_f(mde)} at {n}); "
+            "the evidence is inconclusive."
+        )
+    else:
+        text += ": not significant."
+    if rec["kind"] == "vs_baseline" and rec["test"] == "welch":
+        text += " (BERT seeds vs baseline CV folds: different resampling units, indicative only.)"
+    return text
+
+
+def conclusion(
+    stats: Sequence[Mapping[str, Any]],
+    t2: pd.DataFrame,
+    t1: pd.DataFrame | None,
+    metrics: Sequence[str],
+    alpha: float,
+) -> list[str]:
+    lines: list[str] = []
+    primary = metrics[0]
+    label = METRIC_LABELS.get(primary, primary)
+    if f"{primary}_mean" in t2:
+        best = t2.loc[t2[f"{primary}_mean"].idxmax()]
+        lines.append(
+            f"Best BERT group by mean {label}: **{best['group']}** at "
+            f"{_f(best[f'{primary}_mean'])} ± {_f(best[f'{primary}_sd'])} "
+            f"({int(best['n_runs'])} runs)."
+        )
+    if t1 is not None and f"{primary}_mean" in t1:
+        b = t1.loc[t1[f"{primary}_mean"].idxmax()]
+        lines.append(
+            f"Best baseline by mean {label}: **{b['features']}** at "
+            f"{_f(b[f'{primary}_mean'])} ± {_f(b[f'{primary}_sd'])} ({int(b['n_folds'])} folds)."
+        )
+    for rec in stats:
+        if rec["metric"] == primary:
+            lines.append(describe(rec, alpha))
+    for metric in metrics[1:]:
+        recs = [r for r in stats if r["metric"] == metric]
+        sig = [f"{r['a']} vs {r['b']} ({_s(r['mean_diff'])})" for r in recs if r["significant"]]
+        low = sum(1 for r in recs if not r["significant"] and r["underpowered"])
+        name = METRIC_LABELS.get(metric, metric)
+        text = f"{name}: {len(sig)} of {len(recs)} comparisons significant after Holm"
+        text += f" ({'; '.join(sig)})" if sig else ""
+        text += f"; {low} non-significant with |diff| below the MDE (low power)." if low else "."
+        lines.append(text)
+    return lines
+
+
+def _values(series: pd.Series) -> str:
+    vals = sorted({_fmt(v) for v in series}, key=_natural)
+    if len(vals) > 12:
+        return f"{', '.join(vals[:10])}, … ({len(vals)} values)"
+    return ", ".join(vals)
+
+
+def _fmt(v: Any) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "—"
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
+def _natural(s: str) -> tuple[int, float, str]:
+    try:
+        return (0, float(s), s)
+    except ValueError:
+        return (1, 0.0, s)
+
+
+SETUP_ROWS: list[tuple[str, str]] = [
+    ("dataset", "data_name"),
+    ("split", "data_split"),
+    ("n train / val / test", "_sizes"),
+    ("backbone", "backbone"),
+    ("pretrained", "pretrained"),
+    ("freeze modes (trainable layers)", "_modes"),
+    ("pooling", "pooling"),
+    ("head", "head"),
+    ("optimizer", "optimizer"),
+    ("lr (encoder)", "lr"),
+    ("head_lr", "head_lr"),
+    ("weight decay", "weight_decay"),
+    ("warmup ratio", "warmup_ratio"),
+    ("layer-wise lr decay", "layerwise_lr_decay"),
+    ("epochs", "epochs"),
+    ("batch size", "batch_size"),
+    ("max length", "max_length"),
+    ("precision", "numeric_precision"),
+    ("experiment", "experiment"),
+    ("seeds", "seed"),
+    ("folds", "fold"),
+    ("wall time per run (s, mean)", "_wall"),
+    ("versions", "_versions"),
+    ("git commit", "git_commit"),
+]
+
+
+def setup_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Settings per family, read from the runs' metrics.json."""
+    cols: dict[str, list[str]] = {}
+    for fam, sub in runs.groupby("family", sort=True):
+        values = []
+        for _, key in SETUP_ROWS:
+            if key == "_sizes":
+                sizes = sub[["n_train", "n_val", "n_test"]].map(_fmt).agg(" / ".join, axis=1)
+                values.append(_values(sizes))
+            elif key == "_modes":
+                modes = sub.drop_duplicates("freeze").sort_values("n_trainable_layers")
+                values.append(
+                    ", ".join(
+                        f"{r.freeze} ({_fmt(r.n_trainable_layers if math.isnan(r.n_trainable_layers) else int(r.n_trainable_layers))})"
+                        for r in modes.itertuples()
+                    )
+                )
+            elif key == "_wall":
+                values.append(_f(sub["wall_time_s"].astype(float).mean(), 1))
+            elif key == "_versions":
+                vs = sub["versions"].map(
+                    lambda v: ", ".join(
+                        f"{k} {v[k]}" for k in ("torch", "transformers", "lightning") if k in v
+                    )
+                    if isinstance(v, Mapping)
+                    else "—"
+                )
+                values.append(_values(vs))
+            elif key == "fold":
+                values.append(
+                    "none (holdout split)" if sub["fold"].isna().all() else _values(sub["fold"])
+                )
+            else:
+                values.append(_values(sub[key]))
+        cols[str(fam)] = values
+    df = pd.DataFrame(cols, index=[name for name, _ in SETUP_ROWS])
+    df.index.name = "setting"
+    if len(df.columns) == 1:
+        df.columns = ["value"]
+    return df.reset_index()
+
+
+def problems_table(problems: Sequence[Problem]) -> pd.DataFrame:
+    order = {"missing": 0, "failed": 1, "unreadable": 2, "running": 3, "duplicate": 4}
+    rows = sorted(problems, key=lambda p: (order.get(p.kind, 9), p.where()))
+    return pd.DataFrame(
+        [{"kind": p.kind, "run": p.where(), "detail": p.detail} for p in rows],
+        columns=["kind", "run", "detail"],
+    )
+
+
+def problem_counts(problems: Sequence[Problem]) -> str:
+    counts: dict[str, int] = {}
+    for p in problems:
+        counts[p.kind] = counts.get(p.kind, 0) + 1
+    return ", ".join(f"{n} {k}" for k, n in counts.items())
+
+
+def _rel(path: Path, base: Path) -> str:
+    try:
+        return str(path.relative_to(base))
+    except ValueError:
+        return str(path)
+
+
+def short_labels(
+    runs: pd.DataFrame, stats: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """Stats records for display: with a single family the group labels shrink to the freeze
+    mode ("last2 vs all"); stats.json keeps the full labels."""
+    if runs["family"].nunique() > 1:
+        return [dict(r) for r in stats]
+    names = dict(zip(runs["group"], runs["freeze"], strict=True))
+    return [dict(r, a=names.get(r["a"], r["a"]), b=names.get(r["b"], r["b"])) for r in stats]
+
+
+def render_report(
+    *,
+    sweep_dir: Path,
+    out_dir: Path,
+    runs: pd.DataFrame,
+    problems: Sequence[Problem],
+    baselines: Baselines | None,
+    t1: pd.DataFrame | None,
+    t1_display: pd.DataFrame | None,
+    t2: pd.DataFrame,
+    t2_display: pd.DataFrame,
+    stats: Sequence[Mapping[str, Any]],
+    figures: Mapping[str, FigureInfo],
+    studies: Mapping[str, Any],
+    metrics: Sequence[str],
+    alpha: float,
+    power: float,
+    n_boot: int,
+    seed: int,
+) -> str:
+    md: list[str] = []
+    add = md.append
+    stats = short_labels(runs, stats)
+    if runs["family"].nunique() == 1:
+        t2 = t2.assign(group=t2["freeze"])
+    add("# bertfreeze report\n")
+    add(
+        "Question: on this task, does fine-tuning BERT beat a frozen BERT or a sparse "
+        "logistic-regression baseline, by how much, and with what certainty? "
+        f"Reference: {paper.PAPER}.\n"
+    )
+    base_txt = f"`{baselines.dir}`" if baselines is not None else "none found"
+    add(
+        f"Built by `make report` from `{sweep_dir}`: {len(runs)} completed runs in "
+        f"{runs['group'].nunique()} groups; baselines: {base_txt}.\n"
+    )
+
+    # ------------------------------------------------------------------ setup
+    add("## Setup\n")
+    add("Read from the runs' `metrics.json` (one column per backbone/recipe family).\n")
+    add(to_markdown(setup_table(runs)))
+    keys = runs.attrs.get("varied_keys", [])
+    if runs["family"].nunique() > 1 or keys:
+        varied = ", ".join(f"`{key_label(k)}`" for k in keys) or "none besides the backbone"
+        add(
+            "\n**Grouping.** Runs are grouped by dataset, backbone and freeze mode. Recipe "
+            f"settings that vary among the runs: {varied}; they are part of every group label, "
+            "so runs that differ in them are never pooled into one box or one test. "
+            "Freeze modes are compared only within the same family.\n"
+        )
+    if runs.attrs.get("several_datasets"):
+        add("\nSeveral datasets are present; the dataset name leads each family label.\n")
+
+    # ------------------------------------------------------------------ runs & problems
+    add("\n## Runs\n")
+    per_group = runs.groupby("group")["seed"].count()
+    add(
+        f"{len(runs)} completed runs: "
+        + ", ".join(f"{g}: {n}" for g, n in per_group.items())
+        + ".\n"
+    )
+    if problems:
+        add(
+            f"\n**Not included: {problem_counts(problems)}.** The tables and tests below use the "
+            "completed runs only. A *missing* run is a (freeze, seed) combination seen for "
+            "other modes of the same family with no run dir at all.\n"
+        )
+        add(to_markdown(problems_table(problems)))
+    else:
+        add("\nNo failed, unreadable, running or missing runs.\n")
+
+    # ------------------------------------------------------------------ tables
+    add("\n## Table 1 — sparse baselines (logistic regression)\n")
+    if t1_display is not None and baselines is not None:
+        n_folds = int(t1["n_folds"].max()) if t1 is not None else 0
+        add(
+            f"Mean ± sd over {n_folds} cross-validation folds (`{baselines.dir}/folds.csv`); "
+            "the paper's Table 1 beside.\n"
+        )
+        add(to_markdown(t1_display))
+        add(f"\nFiles: `table1.csv`, `table1.md`, `table1.tex`; {_fig_ref(figures, 'figure1')}\n")
+    else:
+        add(
+            "No baselines found (looked for `<sweep_dir>/baselines/*/folds.csv` and "
+            "`outputs/baselines/*/folds.csv`): run `make baselines` or pass `baselines_dir=`.\n"
+        )
+
+    add("\n## Table 2 — BERT by freeze mode\n")
+    add(
+        "Mean ± sd over runs (seeds) of test-set metrics; `trainable layers` counts the encoder "
+        "layers trained. The paper's columns are shown for its own modes (all = frozen, "
+        "none = unfrozen, last2) on its dataset only.\n"
+    )
+    add(to_markdown(t2_display))
+    add(f"\n{paper.F1_NOTE}\n")
+    add("\nFiles: `table2.csv`, `table2.md`, `table2.tex`.\n")
+
+    # ------------------------------------------------------------------ figures
+    add("\n## Figures\n")
+    for info in figures.values():
+        add(f"![{info.title}]({_rel(info.png, out_dir)})\n")
+        add(f"*{info.title}* (`{_rel(info.png, out_dir)}`, `{_rel(info.svg, out_dir)}`)\n")
+
+    # ------------------------------------------------------------------ tests
+    add("\n## Statistical tests\n")
+    add(
+        f"Two-sided tests at α={alpha:g}. **Welch's t-test** (unequal variances, "
+        "Welch–Satterthwaite df; the paper's test) on per-run scores; **Holm** correction "
+        "across all pairs of one metric and test type (`p_holm`); **Mann–Whitney U** as a "
+        f"rank-based check; **bootstrap** {100 * (1 - alpha):g}% CI of the mean difference "
+        f"(percentile, {n_boot} resamples, seed {seed}); **Hedges' g** (pooled sd, "
+        "small-sample corrected); **MDE** = the smallest true difference a two-sample t-test "
+        f"would detect with power {power:g} at this n and the observed pooled sd, solved exactly "
+        "with the noncentral t distribution. `diff` = mean(a) − mean(b); for freeze modes "
+        "`a` is the mode with more trainable layers.\n"
+    )
+    if any(r["kind"] == "vs_baseline" and r["test"] == "welch" for r in stats):
+        add(
+            "\nBERT vs the best baseline (best feature set by mean accuracy) compares BERT's "
+            "per-seed scores on one holdout split with the baseline's per-fold CV scores: these "
+            "are **different resampling units**, so that Welch test is indicative only.\n"
+        )
+    if any(r["test"] == "nadeau_bengio" for r in stats):
+        add(
+            "\nRuns with a `fold` are also compared fold by fold with the **Nadeau–Bengio "
+            "corrected resampled t-test** (variance inflated by (1/k + n_test/n_train) for the "
+            "overlap of CV training sets; df = k − 1; CI from the corrected t; BERT scores "
+            "averaged over seeds within a fold).\n"
+        )
+    for metric in metrics:
+        table = stats_display(stats, metric)
+        if table.empty:
+            continue
+        add(f"\n### {METRIC_LABELS.get(metric, metric)}\n")
+        add(to_markdown(table.drop(columns="metric")))
+    add("\nAll numbers: `stats.json`.\n")
+
+    # ------------------------------------------------------------------ studies
+    if studies:
+        add("\n## Studies\n")
+        if "layers" in studies:
+            add("### Accuracy vs number of trainable layers\n")
+            add(to_markdown(studies["layers"]))
+            if "figure3" in figures:
+                add(f"\n{_fig_ref(figures, 'figure3')}\n")
+        if "lr_grid" in studies:
+            add("\n### Learning-rate grid (mean ± sd over seeds)\n")
+            add(to_markdown(studies["lr_grid"]))
+
+    # ------------------------------------------------------------------ conclusion
+    add("\n## Conclusion\n")
+    add("Generated from the numbers above.\n")
+    for line in conclusion(stats, t2, t1, metrics, alpha):
+        add(f"- {line}")
+    if problems:
+        add(
+            f"- Caveat: {problem_counts(problems)} run(s) are not included; the sample sizes "
+            "above are what was available."
+        )
+    return "\n".join(md).rstrip() + "\n"
+
+
+def _fig_ref(figures: Mapping[str, FigureInfo], key: str) -> str:
+    info = figures.get(key)
+    if info is None:
+        return ""
+    return f"figure: `{info.png.name}` / `{info.svg.name}`."
+
+
+def console_summary(
+    *,
+    out_dir: Path,
+    sweep_dir: Path,
+    runs: pd.DataFrame,
+    t2: pd.DataFrame,
+    t1: pd.DataFrame | None,
+    baselines: Baselines | None,
+    stats: Sequence[Mapping[str, Any]],
+    problems: Sequence[Problem],
+    metrics: Sequence[str],
+    alpha: float,
+) -> str:
+    stats = short_labels(runs, stats)
+    if runs["family"].nunique() == 1:
+        t2 = t2.assign(group=t2["freeze"])
+    rows = []
+    for r in t2.itertuples():
+        row = {"group": r.group, "n": r.n_runs}
+        for m in metrics:
+            mean, sd = getattr(r, f"{m}_mean", math.nan), getattr(r, f"{m}_sd", math.nan)
+            row[METRIC_LABELS.get(m, m)] = f"{_f(mean)} ± {_f(sd)}"
+        rows.append(row)
+    if t1 is not None:
+        for r in t1.itertuples():
+            row = {"group": f"baseline {r.features}", "n": r.n_folds}
+            for m in metrics:
+                mean = getattr(r, f"{m}_mean", math.nan)
+                sd = getattr(r, f"{m}_sd", math.nan)
+                row[METRIC_LABELS.get(m, m)] = f"{_f(mean)} ± {_f(sd)}"
+            rows.append(row)
+    lines = [
+        f"report: {len(runs)} runs in {runs['group'].nunique()} groups from {sweep_dir}"
+        + (f"; baselines {baselines.dir}" if baselines is not None else "; no baselines"),
+        pd.DataFrame(rows).to_string(index=False),
+    ]
+    primary = metrics[0]
+    for rec in stats:
+        if rec["metric"] != primary:
+            continue
+        if rec["significant"]:
+            verdict = "significant"
+        elif rec["underpowered"]:
+            verdict = f"n.s., |diff| < MDE {_f(rec['mde'])}"
+        else:
+            verdict = "n.s."
+        lines.append(
+            f"  {rec['a']} vs {rec['b']} [{rec['test']}]: {_s(rec['mean_diff'])} {primary}, "
+            f"p_holm={_p(rec['p_holm'])} ({verdict})"
+        )
+    if problems:
+        lines.append(f"not included: {problem_counts(problems)} (listed in report.md)")
+        for p in problems[:10]:
+            lines.append(f"  {p.kind}: {p.where()} — {p.detail}")
+        if len(problems) > 10:
+            lines.append(f"  … and {len(problems) - 10} more")
+    lines.append(
+        f"wrote {out_dir}/report.md, stats.json, table1/table2 (.csv .md .tex), figures (.png .svg)"
+    )
+    return "\n".join(lines)

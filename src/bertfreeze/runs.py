@@ -1,0 +1,142 @@
+"""Run bookkeeping: config hashes, atomic result files, status files, sweep summaries.
+
+A run directory holds ``status.json`` while running or after a failure, and ``metrics.json``
+only once the run completed — so nothing half-written is ever mistaken for a result.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from bertfreeze.feature_cache import digest
+
+# Keys that say where/how loudly a run happens, not what it computes.
+NON_RECIPE_KEYS = ("paths", "hydra", "name", "quiet", "skip_completed", "keep_weights", "logger")
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """Write JSON via a temp file + rename: readers see the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(obj, fh, indent=2, sort_keys=False, default=str)
+            fh.write("\n")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def recipe(cfg: DictConfig, data_sha256: str | None = None) -> dict[str, Any]:
+    """The resolved config minus where-and-how keys; the data path replaced by its content hash."""
+    container = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
+    assert isinstance(container, dict)
+    for key in NON_RECIPE_KEYS:
+        container.pop(key, None)
+    trainer = container.get("trainer", {})
+    for key in ("enable_progress_bar", "default_root_dir"):
+        trainer.pop(key, None)
+    if data_sha256 is not None and isinstance(container.get("data"), dict):
+        container["data"]["path"] = f"sha256:{data_sha256}"
+    return container
+
+
+def config_hash(recipe_dict: dict[str, Any]) -> str:
+    return digest(recipe_dict)[:12]
+
+
+def versions() -> dict[str, str]:
+    import lightning
+    import torch
+    import transformers
+
+    import bertfreeze
+
+    return {
+        "bertfreeze": bertfreeze.__version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "lightning": lightning.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def completed_metrics(run_dir: Path) -> dict[str, Any] | None:
+    m = read_json(run_dir / "metrics.json")
+    return m if m and m.get("status") == "completed" else None
+
+
+def supersede(run_dir: Path, old_hash: str) -> Path:
+    """Move an older run's results aside (a config change is a new run, never a silent reuse)."""
+    dest = run_dir / ".superseded" / old_hash
+    dest.mkdir(parents=True, exist_ok=True)
+    for p in list(run_dir.iterdir()):
+        if p.name in {".superseded", ".hydra"} or p.suffix == ".log":
+            continue
+        shutil.move(str(p), str(dest / p.name))
+    return dest
+
+
+class SweepSummaryCallback(Callback):
+    """After a multirun: count completed/failed/skipped jobs and exit non-zero if any failed."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        statuses: dict[str, list[str]] = {}
+        for status_file in sorted(sweep_dir.glob("*/status.json")):
+            st = read_json(status_file) or {"status": "unreadable"}
+            statuses.setdefault(str(st.get("status")), []).append(status_file.parent.name)
+        failed = statuses.get("failed", []) + statuses.get("unreadable", [])
+        done = len(statuses.get("completed", []))
+        print(f"sweep {sweep_dir}: {done} completed, {len(failed)} failed", file=sys.stderr)
+        for name in failed:
+            err = (read_json(sweep_dir / name / "status.json") or {}).get("error", "?")
+            print(f"  failed: {name}: {str(err).splitlines()[0] if err else '?'}", file=sys.stderr)
+        if failed:
+            sys.exit(1)

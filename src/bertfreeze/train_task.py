@@ -1,0 +1,268 @@
+"""One training run from a composed Hydra config: data -> model -> freeze -> cache -> fit -> test.
+
+Everything a run produces lands in its own directory; ``metrics.json`` is written last and
+atomically, so its presence means the run completed.
+"""
+
+from __future__ import annotations
+
+import logging
+import resource
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+import pandas as pd
+import torch
+from omegaconf import DictConfig, OmegaConf
+from safetensors.torch import save_file
+
+from bertfreeze import runs
+from bertfreeze.data import DataSpec, file_sha256, load_dataset
+from bertfreeze.datamodule import RowInputs, TextDataModule
+from bertfreeze.errors import UserError
+from bertfreeze.feature_cache import (
+    Ragged,
+    frozen_prefix_arrays,
+    plan_prefix,
+    texts_digest,
+    tokenize,
+)
+from bertfreeze.freeze import FreezePlan, FreezeSpec, apply_freeze, count_parameters
+from bertfreeze.lit_module import ClassifierModule
+from bertfreeze.model import TextClassifier, load_backbone, resolve_pretrained
+from bertfreeze.splits import Split, make_split
+
+log = logging.getLogger(__name__)
+
+
+def validate_config(cfg: DictConfig) -> None:
+    """Refuse nonsense before any work: one line naming the key and a fix."""
+    checks = {
+        "data.batch_size": cfg.data.batch_size,
+        "data.eval_batch_size": cfg.data.eval_batch_size,
+        "data.max_length": cfg.data.max_length,
+        "trainer.max_epochs": cfg.trainer.max_epochs,
+    }
+    for key, value in checks.items():
+        if not isinstance(value, int) or value <= 0:
+            raise UserError(f"{key}={value} must be a positive integer")
+    for key in ("lr", "head_lr"):
+        value = cfg.optim.get(key)
+        if value is not None and not (isinstance(value, int | float) and value > 0):
+            raise UserError(f"optim.{key}={value} must be a positive learning rate")
+    if not 0 <= float(cfg.optim.warmup_ratio) < 1:
+        raise UserError(f"optim.warmup_ratio={cfg.optim.warmup_ratio} must be in [0, 1)")
+
+
+def build_classifier(cfg: DictConfig) -> tuple[TextClassifier, Any, FreezePlan]:
+    encoder, tokenizer = load_backbone(str(cfg.model.pretrained))
+    clf = TextClassifier(encoder, cfg.model.pooling, float(cfg.model.dropout), cfg.model.head)
+    plan = apply_freeze(clf, FreezeSpec.from_cfg(cfg.freeze))
+    return clf, tokenizer, plan
+
+
+def build_inputs(
+    cfg: DictConfig, clf: TextClassifier, tokenizer: Any, plan: FreezePlan, texts: list[str]
+) -> tuple[RowInputs, int, bool]:
+    """Token ids, or the cached frozen prefix when the freeze plan has one. (inputs, start, cached)"""
+    max_length = int(cfg.data.max_length)
+    tokens = tokenize(texts, tokenizer, max_length, use_cache=bool(cfg.cache.enabled))
+    pad_id = tokenizer.pad_token_id or 0
+    pad_to = max_length if cfg.data.get("pad_to_max", False) else None
+    prefix = plan_prefix(clf, plan.frozen_prefix, plan.pooler) if cfg.cache.enabled else None
+    if prefix is None:
+        return RowInputs("tokens", tokens, pad_id=pad_id, pad_to=pad_to), 0, False
+    device = "cuda" if torch.cuda.is_available() and cfg.trainer.accelerator in ("gpu", "cuda", "auto") else "cpu"
+    arrays, hit = frozen_prefix_arrays(
+        clf,
+        tokenizer,
+        tokens,
+        texts_digest(texts),
+        max_length,
+        prefix,
+        dtype=str(cfg.cache.dtype),
+        autocast_bf16=bool(cfg.cache.bf16),
+        batch_size=int(cfg.cache.batch_size),
+        device=device,
+    )
+    log.info("frozen-prefix cache %s (layers < %d)", "hit" if hit else "built", prefix.start)
+    if prefix.features:
+        return RowInputs("features", tokens, features=arrays["features"], pad_id=pad_id), prefix.start, True
+    hidden = Ragged(arrays["values"], arrays["offsets"])
+    return RowInputs("hidden", tokens, hidden=hidden, pad_id=pad_id), prefix.start, True
+
+
+def instantiate_all(node: DictConfig | None) -> list[Any]:
+    if not node:
+        return []
+    return [hydra.utils.instantiate(v) for v in node.values() if v is not None and "_target_" in v]
+
+
+def _write_predictions(path: Path, df: pd.DataFrame, outputs: dict[str, torch.Tensor]) -> None:
+    idx = outputs["idx"].numpy()
+    prob = outputs["prob"].numpy()
+    pred = pd.DataFrame(
+        {"id": df["id"].to_numpy()[idx], "prob": prob, "pred": (prob >= 0.5).astype(int), "label": df["label"].to_numpy()[idx]}
+    )
+    tmp = path.with_suffix(".tmp")
+    pred.to_csv(tmp, index=False)
+    tmp.replace(path)
+
+
+def _metric_block(values: dict[str, Any], prefix: str) -> dict[str, float]:
+    keys = ("accuracy", "f1", "precision", "recall", "auroc", "loss")
+    return {k: float(values[f"{prefix}/{k}"]) for k in keys if f"{prefix}/{k}" in values}
+
+
+def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
+    """Train and test one configuration in ``run_dir``; returns metrics (None when skipped-failed)."""
+    t_start = time.perf_counter()
+    validate_config(cfg)
+    data_spec = DataSpec.from_cfg(cfg.data)
+    df = load_dataset(data_spec)
+    data_sha = file_sha256(data_spec.path)
+    recipe = runs.recipe(cfg, data_sha)
+    chash = runs.config_hash(recipe)
+
+    done = runs.completed_metrics(run_dir)
+    if done and done.get("config_hash") == chash and cfg.skip_completed:
+        log.info("skipping %s: completed with the same config (hash %s)", run_dir, chash)
+        print(f"skip (already completed, config {chash}): {run_dir}")
+        return done
+    if done and done.get("config_hash") != chash:
+        moved = runs.supersede(run_dir, str(done.get("config_hash")))
+        log.warning("config changed: previous results of %s moved to %s", run_dir, moved)
+    status = runs.read_json(run_dir / "status.json") or {}
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    resume = ckpt if ckpt.is_file() and status.get("config_hash") == chash else None
+    if ckpt.is_file() and resume is None:
+        ckpt.unlink()
+    runs.write_json_atomic(run_dir / "status.json", {"status": "running", "config_hash": chash})
+
+    L.seed_everything(int(cfg.seed), workers=True)  # every seed, 0 included
+    if torch.cuda.is_available():
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+    fold = cfg.get("fold")
+    split: Split = make_split(df, cfg.data, fold=None if fold is None else int(fold))
+    clf, tokenizer, plan = build_classifier(cfg)
+    trainable, total = count_parameters(clf)
+    log.info("parameters: %d trainable of %d (freeze=%s, layers %s)", trainable, total, cfg.freeze.name, list(plan.trainable_layers))
+    inputs, start, cached = build_inputs(cfg, clf, tokenizer, plan, df["text"].tolist())
+    dm = TextDataModule(
+        inputs,
+        df["label"].to_numpy(),
+        split,
+        batch_size=int(cfg.data.batch_size),
+        eval_batch_size=int(cfg.data.eval_batch_size),
+        seed=int(cfg.seed),
+        bucket=bool(cfg.data.bucket),
+        num_workers=int(cfg.data.num_workers),
+        pin_memory=torch.cuda.is_available(),
+    )
+    module = ClassifierModule(clf, OmegaConf.to_container(cfg.optim, resolve=True), start_layer=start)
+    if cfg.get("compile"):
+        module.classifier = torch.compile(module.classifier)  # type: ignore[assignment]
+
+    loggers = instantiate_all(cfg.get("logger"))
+    callbacks = instantiate_all(cfg.get("callbacks"))
+    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
+
+    t0 = time.perf_counter()
+    trainer.fit(module, datamodule=dm, ckpt_path=str(resume) if resume else None)
+    fit_s = time.perf_counter() - t0
+    ckpt_cb = trainer.checkpoint_callback
+    best = getattr(ckpt_cb, "best_model_path", "") or None
+    best_epoch = None
+    if best and Path(best).is_file():
+        best_epoch = int(torch.load(best, map_location="cpu", weights_only=True).get("epoch", -1))
+    val_scores = {}
+    if len(split.val):
+        val_scores = _metric_block(trainer.validate(module, datamodule=dm, ckpt_path=best, verbose=False)[0], "val")
+    test_scores = _metric_block(trainer.test(module, datamodule=dm, ckpt_path=best, verbose=False)[0], "test")
+    wall = time.perf_counter() - t_start
+    outputs = module.gathered_test_outputs()
+
+    if not trainer.is_global_zero:
+        return None
+    _write_predictions(run_dir / "predictions.csv", df, outputs)
+    if cfg.keep_weights:
+        state = {k: v.detach().cpu().contiguous() for k, v in module.trainable_state_dict().items() if k.startswith("classifier.")}
+        save_file(state, str(run_dir / "trainable.safetensors"))
+    n_seen = len(split.train) * int(trainer.current_epoch or cfg.trainer.max_epochs)
+    metrics: dict[str, Any] = {
+        "schema_version": 1,
+        "status": "completed",
+        "run_dir": str(run_dir),
+        "config_hash": chash,
+        "experiment": cfg.get("experiment_name", "default"),
+        "backbone": cfg.model.name,
+        "pretrained": resolve_pretrained(str(cfg.model.pretrained)),
+        "freeze": cfg.freeze.name,
+        "trainable_layers": list(plan.trainable_layers),
+        "embeddings_trainable": plan.embeddings,
+        "pooler_trainable": plan.pooler,
+        "n_layers": plan.n_layers,
+        "pooling": cfg.model.pooling,
+        "head": cfg.model.head,
+        "seed": int(cfg.seed),
+        "fold": None if fold is None else int(fold),
+        "lr": float(cfg.optim.lr),
+        "head_lr": float(cfg.optim.head_lr or cfg.optim.lr),
+        "optimizer": cfg.optim.name,
+        "weight_decay": float(cfg.optim.weight_decay),
+        "warmup_ratio": float(cfg.optim.warmup_ratio),
+        "layerwise_lr_decay": float(cfg.optim.layerwise_lr_decay),
+        "max_length": int(cfg.data.max_length),
+        "batch_size": int(cfg.data.batch_size),
+        "epochs": int(cfg.trainer.max_epochs),
+        "precision": str(cfg.trainer.precision),
+        "cache": cached,
+        "trainable_params": trainable,
+        "total_params": total,
+        "wall_time_s": round(wall, 3),
+        "fit_time_s": round(fit_s, 3),
+        "samples_per_s": round(n_seen / fit_s, 2) if fit_s > 0 else None,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "best_epoch": best_epoch,
+        "resumed_from_checkpoint": resume is not None,
+        "data": {
+            "name": cfg.data.name,
+            "path": str(data_spec.path),
+            "sha256": data_sha,
+            "n_rows": len(df),
+            "n_train": len(split.train),
+            "n_val": len(split.val),
+            "n_test": len(split.test),
+            "split": "fold" if fold is not None else ("holdout_ids" if cfg.data.holdout_ids else "holdout"),
+        },
+        "val": val_scores,
+        "test": test_scores,
+        "versions": runs.versions(),
+        "git_commit": runs.git_commit(),
+        "config": runs.flatten(recipe),
+    }
+    runs.write_json_atomic(run_dir / "metrics.json", metrics)
+    runs.write_json_atomic(run_dir / "status.json", {"status": "completed", "config_hash": chash})
+    for f in (run_dir / "checkpoints").glob("*.ckpt"):
+        f.unlink()
+    return metrics
+
+
+def record_failure(run_dir: Path, exc: BaseException) -> None:
+    """Leave a status file saying why (the sweep goes on; the summary counts it)."""
+    old = runs.read_json(run_dir / "status.json") or {}
+    runs.write_json_atomic(
+        run_dir / "status.json",
+        {
+            "status": "failed",
+            "error": f"{type(exc).__name__}: {exc}",
+            "config_hash": old.get("config_hash"),
+            "traceback": traceback.format_exc(),
+        },
+    )
