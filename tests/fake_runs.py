@@ -77,12 +77,15 @@ def metrics_record(
         "pretrained": f"/models/{backbone}/model",
         "freeze": freeze,
         "trainable_layers": layers,
+        "embeddings_trainable": freeze == "none",
+        "pooler_trainable": False,
+        "n_layers": n_layers,
         "pooling": "mean",
         "head": "sigmoid",
         "seed": seed,
         "fold": fold,
         "lr": 5e-5,
-        "head_lr": 1e-3,
+        "head_lr": 3e-2 if freeze == "all" else 1e-3,  # conf/freeze/all.yaml sets its own
         "optimizer": "adamw",
         "weight_decay": 0.0,
         "warmup_ratio": 0.1,
@@ -95,16 +98,20 @@ def metrics_record(
         "trainable_params": 385 + 1_800_000 * len(layers),
         "total_params": 22_713_601,
         "wall_time_s": 12.3,
+        "fit_time_s": 11.0,
+        "peak_rss_mb": 900.0,
         "samples_per_s": 1500.0,
         "best_epoch": 2,
+        "resumed_from_checkpoint": False,
         "data": {
             "name": data_name,
             "path": "/data/train.csv",
             "sha256": "0" * 64,
+            "n_rows": 7613,
             "n_train": 6165,
             "n_val": 686,
             "n_test": 762,
-            "split": "holdout" if fold is None else "kfold",
+            "split": "holdout" if fold is None else "fold",
         },
         "val": _scores(accuracy, rng),
         "test": _scores(accuracy, rng),
@@ -121,7 +128,9 @@ def metrics_record(
             "freeze.name": freeze,
             "seed": seed,
             "optim.lr": 5e-5,
-            "optim.head_lr": 1e-3,
+            "optim.head_lr": 3e-2 if freeze == "all" else 1e-3,
+            "optim.betas": [0.9, 0.999],
+            "freeze.layers": "none" if freeze == "all" else freeze,
             "data.name": data_name,
             "data.max_length": 128,
             "data.num_workers": 0,
@@ -176,7 +185,9 @@ def write_failed_run(root: str | Path, *, freeze: str, seed: int, backbone: str 
     return run
 
 
-def write_corrupt_run(root: str | Path, *, freeze: str, seed: int, backbone: str = "minilm") -> Path:
+def write_corrupt_run(
+    root: str | Path, *, freeze: str, seed: int, backbone: str = "minilm"
+) -> Path:
     run = Path(root) / f"freeze={freeze},seed={seed}"
     run.mkdir(parents=True, exist_ok=True)
     _hydra_files(run, freeze, seed, backbone)
@@ -225,9 +236,9 @@ def make_standard_sweep(root: str | Path) -> Path:
 
 
 def make_baselines(
-    root: str | Path, *, n_folds: int = 10, seed: int = 0, data_name: str | None = None
+    root: str | Path, *, n_folds: int = 10, seed: int = 0, data_name: str = "tweets"
 ) -> Path:
-    """A baselines run dir: folds.csv and summary.json."""
+    """A baselines run dir as `make baselines` leaves it: folds.csv, summary.json, meta.json."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -249,10 +260,18 @@ def make_baselines(
             "f1_std": float(np.std(f1s, ddof=1)),
             "n_folds": n_folds,
         }
-    if data_name is not None:
-        summary["data"] = {"name": data_name}
+    meta = {
+        "schema_version": 1,
+        "kind": "baselines",
+        "data": {"name": data_name, "path": "/data/train.csv", "sha256": "0" * 64},
+        "features": list(means),
+        "preprocess": "none",
+        "n_folds": n_folds,
+        "split_seed": 42,
+    }
     (root / "folds.csv").write_text("\n".join(rows) + "\n")
     (root / "summary.json").write_text(json.dumps(summary, indent=2))
+    (root / "meta.json").write_text(json.dumps(meta, indent=2))
     return root
 
 

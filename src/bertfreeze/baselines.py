@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from bertfreeze.errors import UserError
 from bertfreeze.splits import kfold_splits
-from bertfreeze.text import paper_preprocess
+from bertfreeze.text import paper_preprocess, paper_preprocess_lower
 
 FEATURES = ("tfidf", "count", "hashing")
 PREPROCESS = ("none", "paper")
@@ -49,9 +49,11 @@ DEFAULTS: dict[str, Any] = {
     "features": list(FEATURES),
     "preprocess": "none",
     "min_df": None,  # None: 1, or PAPER_MIN_DF for tfidf with preprocess=paper
+    "paper_lowercase": False,  # preprocess=paper: lower-case the stems (NLTK's default)
     "n_features": 2**20,
     "C": 1.0,
     "solver": "liblinear",
+    "dual": True,  # liblinear's dual solver: same optimum, 10-40x faster when features > rows
     "max_iter": 1000,
     "random_state": 0,
     "n_jobs": -1,
@@ -98,7 +100,8 @@ def make_pipeline(features: str, cfg: Mapping[str, Any] | None = None) -> Pipeli
 
     ``preprocess=none``: scikit-learn's default analyzer (lower-cased word tokens of 2+ chars).
     ``preprocess=paper``: :func:`~bertfreeze.text.paper_preprocess` (punctuation, stop words,
-    Porter stems, case kept), whitespace tokens, and TF-IDF ``min_df=10`` as in the paper.
+    Porter stems, case kept unless ``paper_lowercase``), whitespace tokens, and TF-IDF
+    ``min_df=10`` as in the paper.
     """
     cfg = cfg or {}
     if features not in FEATURES:
@@ -106,8 +109,9 @@ def make_pipeline(features: str, cfg: Mapping[str, Any] | None = None) -> Pipeli
     paper = _opt(cfg, "preprocess") == "paper"
     text_opts: dict[str, Any] = {}
     if paper:
+        lower = bool(_opt(cfg, "paper_lowercase"))
         text_opts = {
-            "preprocessor": paper_preprocess,
+            "preprocessor": paper_preprocess_lower if lower else paper_preprocess,
             "lowercase": False,
             "token_pattern": WHITESPACE_TOKENS,
         }
@@ -120,9 +124,13 @@ def make_pipeline(features: str, cfg: Mapping[str, Any] | None = None) -> Pipeli
         vec = CountVectorizer(min_df=min_df, **text_opts)
     else:  # hashing is stateless: nothing is fitted, so min_df does not apply
         vec = HashingVectorizer(n_features=int(_opt(cfg, "n_features")), **text_opts)
+    solver = _opt(cfg, "solver")
     clf = LogisticRegression(
         C=float(_opt(cfg, "C")),
-        solver=_opt(cfg, "solver"),
+        solver=solver,
+        # L2 logistic regression has one optimum; liblinear's dual coordinate descent reaches
+        # it far faster than the primal Newton solver when n_features >> n_samples (text).
+        dual=bool(_opt(cfg, "dual")) and solver == "liblinear",
         max_iter=int(_opt(cfg, "max_iter")),
         random_state=int(_opt(cfg, "random_state")),
     )

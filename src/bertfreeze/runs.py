@@ -60,16 +60,35 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def recipe(cfg: DictConfig, data_sha256: str | None = None) -> dict[str, Any]:
     """The resolved config minus where-and-how keys; the data path replaced by its content hash."""
-    container = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
-    assert isinstance(container, dict)
-    for key in NON_RECIPE_KEYS:
-        container.pop(key, None)
-    trainer = container.get("trainer", {})
-    for key in ("enable_progress_bar", "default_root_dir"):
-        trainer.pop(key, None)
+    skip_trainer = ("enable_progress_bar", "default_root_dir")
+    container: dict[str, Any] = {}
+    for key in cfg:
+        if key in NON_RECIPE_KEYS:
+            continue
+        node = cfg[key]
+        if key == "trainer":
+            node = {k: node[k] for k in node if k not in skip_trainer}
+            container[key] = OmegaConf.to_container(OmegaConf.create(node), resolve=True)
+        elif isinstance(node, DictConfig):
+            container[str(key)] = OmegaConf.to_container(node, resolve=True)
+        else:
+            container[str(key)] = node
+    _prune_locations(container)
     if data_sha256 is not None and isinstance(container.get("data"), dict):
         container["data"]["path"] = f"sha256:{data_sha256}"
     return container
+
+
+LOCATION_KEYS = {"dirpath", "save_dir", "default_root_dir", "tracking_uri"}
+
+
+def _prune_locations(node: Any) -> None:
+    """Drop output locations (checkpoint dirs, logger dirs) from a recipe, in place."""
+    if isinstance(node, dict):
+        for key in [k for k in node if k in LOCATION_KEYS]:
+            node.pop(key)
+        for value in node.values():
+            _prune_locations(value)
 
 
 def config_hash(recipe_dict: dict[str, Any]) -> str:

@@ -28,28 +28,48 @@ def _stemmer():  # imported lazily: nltk costs ~0.2 s in every joblib worker oth
 
 @functools.lru_cache(maxsize=200_000)
 def _stem(token: str) -> str:
-    """Porter stem, case kept (a tweet has ~15 tokens and far fewer distinct ones: cache them)."""
-    return _stemmer().stem(token, to_lowercase=False)
+    """Porter stem with the token's case pattern kept (``RUNNING`` -> ``RUN``, ``Floods`` -> ``Flood``).
+
+    NLTK's ``stem(word, to_lowercase=False)`` only matches lower-case suffixes, so it would
+    leave ``RUNNING`` unstemmed; the lower-cased token is stemmed instead and the case
+    restored: ALL-CAPS stays upper, Capitalised stays capitalised, anything else is lower.
+    Cached: a tweet corpus has far fewer distinct tokens than tokens.
+    """
+    stem = _stemmer().stem(token.lower())
+    if len(token) > 1 and token.isupper():
+        return stem.upper()
+    if token[:1].isupper():
+        return stem[:1].upper() + stem[1:]
+    return stem
 
 
-def paper_preprocess(text: str) -> str:
+def paper_preprocess(text: str, lowercase: bool = False) -> str:
     """The paper's baseline preprocessing: punctuation removal, stop-word removal, Porter stemming.
 
     Steps, in order:
 
     1. **Punctuation removal**: every ASCII punctuation character (``string.punctuation``) is
-       deleted, not replaced by a space, so ``don't`` -> ``dont`` and ``#fire`` -> ``fire``.
-       Non-ASCII symbols (curly quotes, the mojibake in some tweets) are kept.
+       deleted, not replaced by a space, so ``don't`` -> ``dont`` and ``#fire`` -> ``fire``
+       (and a URL collapses into one token). Non-ASCII symbols are kept.
     2. **Whitespace tokens**: ``str.split()`` on any whitespace.
     3. **Stop-word removal**: a token is dropped when its lower-cased form is in
        scikit-learn's ``ENGLISH_STOP_WORDS`` (318 words). *Difference from the paper*: the paper
-       used NLTK's English list (179 words, e.g. it also holds ``don``, ``s``, ``t``, ``ll``,
-       while scikit-learn's list holds more function words such as ``afterwards``, ``whereby``).
-       NLTK's corpus cannot be downloaded offline, so the lists differ slightly.
-    4. **Porter stemming** (``nltk.stem.PorterStemmer``, NLTK extensions mode) with the **case
-       kept**: ``Running`` -> ``Run``, ``floods`` -> ``flood``.
+       used NLTK's English list (179 words: it also holds ``don``, ``s``, ``t``, ``ll``, while
+       scikit-learn's list holds more, e.g. ``afterwards``, ``whereby``, ``co``). NLTK's corpus
+       must be downloaded, which an offline install cannot do, so the lists differ slightly.
+    4. **Porter stemming** (``nltk.stem.PorterStemmer``, NLTK-extensions mode). With
+       ``lowercase=False`` (the default) the **case is kept**: ``Running`` -> ``Run``,
+       ``RUNNING`` -> ``RUN``, ``floods`` -> ``flood``. ``lowercase=True`` returns lower-case
+       stems, which is what NLTK's ``PorterStemmer().stem(word)`` does by default (NLTK >= 3.5)
+       and reproduces the paper's Table 1 more closely.
 
     Returns the tokens joined by single spaces (possibly the empty string).
     """
     tokens = text.translate(_PUNCT_TABLE).split()
-    return " ".join(_stem(t) for t in tokens if t.lower() not in STOP_WORDS)
+    stems = (_stem(t) for t in tokens if t.lower() not in STOP_WORDS)
+    return " ".join(s.lower() for s in stems) if lowercase else " ".join(stems)
+
+
+def paper_preprocess_lower(text: str) -> str:
+    """:func:`paper_preprocess` with ``lowercase=True`` (a picklable module-level function)."""
+    return paper_preprocess(text, lowercase=True)

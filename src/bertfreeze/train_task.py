@@ -96,6 +96,16 @@ def build_inputs(
     return RowInputs("hidden", tokens, hidden=hidden, pad_id=pad_id), prefix.start, True
 
 
+def _loadable(ckpt: Path) -> bool:
+    """A checkpoint cut short by a kill must not crash the resumed run: start afresh instead."""
+    try:
+        torch.load(ckpt, map_location="cpu", weights_only=True)
+        return True
+    except Exception:  # noqa: BLE001 - any unreadable checkpoint means "no checkpoint"
+        log.warning("checkpoint %s is unreadable; training from scratch", ckpt)
+        return False
+
+
 def instantiate_all(node: DictConfig | None) -> list[Any]:
     if not node:
         return []
@@ -138,10 +148,13 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
         log.warning("config changed: previous results of %s moved to %s", run_dir, moved)
     status = runs.read_json(run_dir / "status.json") or {}
     ckpt = run_dir / "checkpoints" / "last.ckpt"
-    resume = ckpt if ckpt.is_file() and status.get("config_hash") == chash else None
+    resume = ckpt if ckpt.is_file() and status.get("config_hash") == chash and _loadable(ckpt) else None
     if ckpt.is_file() and resume is None:
         ckpt.unlink()
     runs.write_json_atomic(run_dir / "status.json", {"status": "running", "config_hash": chash})
+    if resume is not None:
+        log.info("resuming %s from %s", run_dir, resume)
+        print(f"resume from checkpoint: {resume}")
 
     L.seed_everything(int(cfg.seed), workers=True)  # every seed, 0 included
     if torch.cuda.is_available():

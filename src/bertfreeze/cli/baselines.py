@@ -72,7 +72,17 @@ def run(cfg: DictConfig) -> Path:
         "split_seed": int(cfg.data.split_seed),
         "options": {
             k: cfg.get(k)
-            for k in ("min_df", "n_features", "C", "solver", "max_iter", "random_state", "n_jobs")
+            for k in (
+                "paper_lowercase",
+                "min_df",
+                "n_features",
+                "C",
+                "solver",
+                "dual",
+                "max_iter",
+                "random_state",
+                "n_jobs",
+            )
         },
         "wall_time_s": round(time.perf_counter() - start, 3),
         "versions": _versions(),

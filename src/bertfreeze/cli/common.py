@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 
 from bertfreeze.errors import EXIT_USER_ERROR, find_user_error
 
+TASK_STARTED = False  # set once Hydra has composed a config and called the task
 HYDRA_OWN = {".hydra", "main.log", "train.log", "baselines.log", "report.log"}
 
 
@@ -39,6 +40,7 @@ def user_error_exit(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig],
 
     @functools.wraps(task)
     def wrapper(cfg: DictConfig) -> Any:
+        mark_task_started()
         try:
             return task(cfg)
         except Exception as exc:
@@ -50,3 +52,19 @@ def user_error_exit(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig],
             sys.exit(EXIT_USER_ERROR)
 
     return wrapper
+
+
+def mark_task_started() -> None:
+    global TASK_STARTED
+    TASK_STARTED = True
+
+
+def run_cli(hydra_main: Callable[[], Any]) -> None:
+    """Call a ``@hydra.main`` function; a config Hydra cannot compose (unknown group option,
+    bad override) is a user error too: Hydra prints what is wrong, we exit 2 instead of 1."""
+    try:
+        hydra_main()
+    except SystemExit as exc:
+        if exc.code == 1 and not TASK_STARTED:
+            sys.exit(EXIT_USER_ERROR)
+        raise

@@ -1,6 +1,6 @@
 """`make report`: tables, figures, statistical tests and report.md from finished runs.
 
-    python -m bertfreeze.cli.report sweep_dir=outputs/sweeps/paper out_dir=outputs/report
+python -m bertfreeze.cli.report sweep_dir=outputs/sweeps/paper out_dir=outputs/report
 """
 
 from __future__ import annotations

@@ -9,9 +9,9 @@ from pathlib import Path
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 
-from bertfreeze.cli.common import remove_if_only_hydra_files
+from bertfreeze.cli.common import mark_task_started, remove_if_only_hydra_files, run_cli
 from bertfreeze.errors import EXIT_USER_ERROR, find_user_error
 from bertfreeze.paths import CONF_DIR
 from bertfreeze.train_task import record_failure, train
@@ -21,6 +21,7 @@ log = logging.getLogger("bertfreeze")
 
 def run_job(cfg: DictConfig) -> float | None:
     """Train one config. In a multirun a failure is recorded and the sweep goes on."""
+    mark_task_started()
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
     multirun = hc.mode == RunMode.MULTIRUN
@@ -34,7 +35,6 @@ def run_job(cfg: DictConfig) -> float | None:
     except Exception as exc:
         user_err = find_user_error(exc)
         if user_err is not None and not multirun:
-            remove_if_only_hydra_files(run_dir) if not (run_dir / "status.json").exists() else None
             _cleanup_failed_start(run_dir)
             print(f"error: {user_err}", file=sys.stderr)
             sys.exit(EXIT_USER_ERROR)
@@ -57,10 +57,12 @@ def _cleanup_failed_start(run_dir: Path) -> None:
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
-def main(cfg: DictConfig) -> float | None:
-    with open_dict(cfg):
-        pass
+def hydra_main(cfg: DictConfig) -> float | None:
     return run_job(cfg)
+
+
+def main() -> None:
+    run_cli(hydra_main)
 
 
 if __name__ == "__main__":

@@ -112,9 +112,7 @@ def layers_study(runs: pd.DataFrame) -> pd.DataFrame | None:
     for (fam, freeze), sub in runs[runs["family"].isin(keep)].groupby(["family", "freeze"]):
         acc = sub["accuracy"].dropna()
         n = len(acc)
-        half = (
-            float(st.t.ppf(0.975, n - 1) * acc.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
-        )
+        half = float(st.t.ppf(0.975, n - 1) * acc.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
         rows.append(
             {
                 "family": fam,

@@ -7,12 +7,13 @@ broken runs become :class:`Problem` rows that the report lists.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +45,9 @@ RECIPE_FIELDS: dict[str, str] = {
 }
 # Config keys that vary between runs of one recipe by design, or do not change results.
 IGNORED_CONFIG = re.compile(
-    r"(^|\.)(seed|fold|name)$|^freeze\.|^hydra\.|^paths\.|^logger|^callbacks|path|dir$|_dir\.|"
-    r"file|cache|hash|num_workers|eval_batch_size|devices|accelerator|pretrained|run_name|tags",
+    r"(^|\.)(seed|fold|name)$|^freeze\.|^hydra\.|^paths\.|^logger|path|dir$|_dir\.|"
+    r"file|cache|hash|num_workers|eval_batch_size|devices|accelerator|pretrained|run_name|tags|"
+    r"^compile$|enable_progress_bar|log_every_n_steps|quiet|skip_completed|keep_weights",
 )
 
 
@@ -120,10 +122,8 @@ def _rundup_keyity(run: Path) -> dict[str, Any]:
     tokens: list[str] = []
     ov_path = run / ".hydra" / "overrides.yaml"
     if ov_path.is_file():
-        try:
+        with contextlib.suppress(OSError):
             tokens += [ln.strip().lstrip("-").strip() for ln in ov_path.read_text().splitlines()]
-        except OSError:
-            pass
     tokens += run.name.split(",")
     for tok in tokens:
         if "=" not in tok:
@@ -196,6 +196,7 @@ def _row_from_metrics(m: Mapping[str, Any], run: Path) -> dict[str, Any]:
         "best_epoch": m.get("best_epoch"),
         "data_name": data.get("name") if isinstance(data, Mapping) else None,
         "data_path": data.get("path") if isinstance(data, Mapping) else None,
+        "data_sha256": data.get("sha256") if isinstance(data, Mapping) else None,
         "data_split": data.get("split") if isinstance(data, Mapping) else None,
         "n_train": data.get("n_train") if isinstance(data, Mapping) else None,
         "n_val": data.get("n_val") if isinstance(data, Mapping) else None,
@@ -267,7 +268,9 @@ def collect_runs(sweep_dir: str | Path) -> tuple[pd.DataFrame, list[Problem]]:
             status = _read_json(status_path)
             state = str(status.get("status", "unknown"))
         except (OSError, ValueError, AttributeError) as err:
-            problems.append(Problem("unreadable", rel, f"status.json: {err}", **_rundup_keyity(run)))
+            problems.append(
+                Problem("unreadable", rel, f"status.json: {err}", **_rundup_keyity(run))
+            )
             continue
         if state == "failed":
             error = str(status.get("error") or "no error message").strip().splitlines()
@@ -335,15 +338,29 @@ def _varies(series: pd.Series) -> bool:
     return series.map(_fmt_value).nunique() > 1
 
 
+def _cells(runs: pd.DataFrame, extra: Iterable[str] = ()) -> pd.Series:
+    cols = ["data_name", "backbone", "freeze", *extra]
+    return runs[cols].map(_fmt_value).agg("|".join, axis=1)
+
+
 def varied_keys(runs: pd.DataFrame) -> list[str]:
-    """Recipe keys (metrics.json fields, then flattened ``config`` keys) whose values differ
-    among the runs; config keys count only if they split runs the recipe fields do not."""
-    keys = [col for col in RECIPE_FIELDS if col in runs and _varies(runs[col])]
-    base = ["data_name", "backbone", "freeze", *keys]
+    """Recipe keys that differ among runs of the same dataset, backbone *and freeze mode*
+    (metrics.json fields, then flattened ``config`` keys that split runs the fields do not).
+
+    A setting that differs only between freeze modes (``freeze=all`` brings its own
+    ``head_lr``) is part of that mode's recipe, not a reason to split: see
+    :func:`mode_specific_keys`.
+    """
+    cells = _cells(runs)
+    keys = [
+        col
+        for col in RECIPE_FIELDS
+        if col in runs and runs[col].map(_fmt_value).groupby(cells).nunique().max() > 1
+    ]
     cfg = pd.DataFrame(list(runs["config"]), index=runs.index) if "config" in runs else None
     if cfg is None or cfg.empty:
         return keys
-    labels = runs[base].map(_fmt_value).agg("|".join, axis=1)
+    labels = _cells(runs, keys)
     for col in sorted(cfg.columns):
         if IGNORED_CONFIG.search(col):
             continue
@@ -351,6 +368,19 @@ def varied_keys(runs: pd.DataFrame) -> list[str]:
         if values.groupby(labels).nunique().max() > 1:
             keys.append(f"config:{col}")
     return keys
+
+
+def mode_specific_keys(runs: pd.DataFrame) -> dict[str, dict[str, str]]:
+    """Recipe fields that differ between freeze modes (or backbones) but are constant within
+    each: ``{field: {"backbone / freeze": value}}``."""
+    varied = set(runs.attrs.get("varied_keys") or varied_keys(runs))
+    out: dict[str, dict[str, str]] = {}
+    for col in RECIPE_FIELDS:
+        if col in runs and col not in varied and _varies(runs[col]):
+            per = runs.assign(value_=runs[col].map(_fmt_value))
+            per = per.drop_duplicates(["backbone", "freeze"])
+            out[col] = {f"{r.backbone} / {r.freeze}": r.value_ for r in per.itertuples()}
+    return out
 
 
 def key_label(key: str) -> str:
@@ -455,18 +485,28 @@ def find_baselines_dir(*roots: str | Path) -> Path | None:
 
 @dataclass
 class Baselines:
-    """Per-fold baseline scores (folds.csv) and the optional summary.json."""
+    """Per-fold baseline scores (folds.csv), summary.json and meta.json (both optional)."""
 
     dir: Path
     folds: pd.DataFrame
     summary: dict[str, Any]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def _data(self) -> dict[str, Any]:
+        for source in (self.meta.get("data"), self.summary.get("data")):
+            if isinstance(source, Mapping):
+                return dict(source)
+            if isinstance(source, str):
+                return {"name": source}
+        return {}
 
     @property
     def data_name(self) -> str | None:
-        data = self.summary.get("data")
-        if isinstance(data, Mapping):
-            return data.get("name")
-        return data if isinstance(data, str) else None
+        return self._data().get("name")
+
+    @property
+    def data_sha256(self) -> str | None:
+        return self._data().get("sha256")
 
     def best(self, metric: str = "accuracy") -> str:
         """The feature set with the highest mean ``metric``."""
@@ -493,12 +533,11 @@ def load_baselines(path: str | Path) -> Baselines:
     if folds.empty:
         raise UserError(f"{folds_csv} has no rows: {hint}")
     folds["features"] = folds["features"].astype(str)
-    summary: dict[str, Any] = {}
-    summary_json = folds_csv.parent / "summary.json"
-    if summary_json.is_file():
+    extra: dict[str, dict[str, Any]] = {}
+    for name in ("summary", "meta"):
         try:
-            loaded = _read_json(summary_json)
-            summary = loaded if isinstance(loaded, dict) else {}
+            loaded = _read_json(folds_csv.parent / f"{name}.json")
         except (OSError, ValueError):
-            summary = {}
-    return Baselines(folds_csv.parent, folds, summary)
+            loaded = None
+        extra[name] = loaded if isinstance(loaded, dict) else {}
+    return Baselines(folds_csv.parent, folds, extra["summary"], extra["meta"])

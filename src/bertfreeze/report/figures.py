@@ -6,11 +6,10 @@ PNGs are saved without ``bbox_inches="tight"`` so their pixel size is exactly
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import textwrap
 
 import matplotlib
 

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from bertfreeze.report import paper
-from bertfreeze.report.collect import Baselines, Problem, key_label
+from bertfreeze.report.collect import Baselines, Problem, key_label, mode_specific_keys
 from bertfreeze.report.figures import FigureInfo
 from bertfreeze.report.tables import METRIC_LABELS, stats_display, to_markdown
 
@@ -41,9 +41,7 @@ def describe(rec: Mapping[str, Any], alpha: float) -> str:
     head = f"**{rec['a']} vs {rec['b']}**: "
     if math.isnan(rec["mean_diff"]):
         return head + f"not testable ({metric}: no values on one side)."
-    ci = f"95% CI {_s(rec['ci_low'])} to {_s(rec['ci_high'])}"
-    if rec["test"] == "welch" and not (1 - alpha == 0.95):
-        ci = f"{100 * (1 - alpha):g}% CI {_s(rec['ci_low'])} to {_s(rec['ci_high'])}"
+    ci = f"{100 * (1 - alpha):g}% CI {_s(rec['ci_low'])} to {_s(rec['ci_high'])}"
     text = head + f"{_s(rec['mean_diff'])} {metric} ({ci})"
     if math.isnan(rec["p"]):
         return text + "; not testable (fewer than two values on a side, or no variance)."
@@ -182,11 +180,13 @@ def setup_table(runs: pd.DataFrame) -> pd.DataFrame:
                 values.append(_f(sub["wall_time_s"].astype(float).mean(), 1))
             elif key == "_versions":
                 vs = sub["versions"].map(
-                    lambda v: ", ".join(
-                        f"{k} {v[k]}" for k in ("torch", "transformers", "lightning") if k in v
+                    lambda v: (
+                        ", ".join(
+                            f"{k} {v[k]}" for k in ("torch", "transformers", "lightning") if k in v
+                        )
+                        if isinstance(v, Mapping)
+                        else "—"
                     )
-                    if isinstance(v, Mapping)
-                    else "—"
                 )
                 values.append(_values(vs))
             elif key == "fold":
@@ -226,9 +226,26 @@ def _rel(path: Path, base: Path) -> str:
         return str(path)
 
 
-def short_labels(
-    runs: pd.DataFrame, stats: Sequence[Mapping[str, Any]]
-) -> list[dict[str, Any]]:
+def baseline_warnings(runs: pd.DataFrame, baselines: Baselines) -> list[str]:
+    """Reasons to doubt that the baselines and the BERT runs saw the same data."""
+    out = []
+    name = baselines.data_name
+    if name is not None and name not in set(runs["data_name"].map(str)):
+        out.append(
+            f"the baselines are for dataset `{name}`, which no BERT run uses: no BERT vs "
+            "baseline tests."
+        )
+    sha = baselines.data_sha256
+    run_shas = {str(v) for v in runs.get("data_sha256", pd.Series(dtype=object)).dropna()}
+    if sha and run_shas and sha not in run_shas:
+        out.append(
+            f"the baselines' data file (sha256 {sha[:12]}…) differs from the BERT runs' "
+            f"({', '.join(sorted(v[:12] + '…' for v in run_shas))}); compare with care."
+        )
+    return out
+
+
+def short_labels(runs: pd.DataFrame, stats: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Stats records for display: with a single family the group labels shrink to the freeze
     mode ("last2 vs all"); stats.json keeps the full labels."""
     if runs["family"].nunique() > 1:
@@ -279,14 +296,29 @@ def render_report(
     add("Read from the runs' `metrics.json` (one column per backbone/recipe family).\n")
     add(to_markdown(setup_table(runs)))
     keys = runs.attrs.get("varied_keys", [])
-    if runs["family"].nunique() > 1 or keys:
-        varied = ", ".join(f"`{key_label(k)}`" for k in keys) or "none besides the backbone"
+    per_mode = mode_specific_keys(runs)
+    if runs["family"].nunique() > 1 or keys or per_mode:
         add(
-            "\n**Grouping.** Runs are grouped by dataset, backbone and freeze mode. Recipe "
-            f"settings that vary among the runs: {varied}; they are part of every group label, "
-            "so runs that differ in them are never pooled into one box or one test. "
-            "Freeze modes are compared only within the same family.\n"
+            "\n**Grouping.** Runs are grouped by dataset, backbone and freeze mode; freeze modes "
+            "are compared only within the same family (same dataset, backbone and recipe)."
         )
+        if keys:
+            varied = ", ".join(f"`{key_label(k)}`" for k in keys)
+            add(
+                f"Recipe settings that vary among runs of the same mode: {varied}; they are part "
+                "of every group label, so runs that differ in them are never pooled into one box "
+                "or one test."
+            )
+        for col, values in per_mode.items():
+            by_value: dict[str, list[str]] = {}
+            for grp, value in values.items():
+                by_value.setdefault(value, []).append(grp)
+            detail = "; ".join(f"{v} for {', '.join(g)}" for v, g in by_value.items())
+            add(
+                f"`{key_label(col)}` differs between modes or backbones but is fixed within "
+                f"each (part of that mode's recipe): {detail}."
+            )
+        add("")
     if runs.attrs.get("several_datasets"):
         add("\nSeveral datasets are present; the dataset name leads each family label.\n")
 
@@ -312,10 +344,16 @@ def render_report(
     add("\n## Table 1 — sparse baselines (logistic regression)\n")
     if t1_display is not None and baselines is not None:
         n_folds = int(t1["n_folds"].max()) if t1 is not None else 0
+        about = [f"{k}: {baselines.meta[k]}" for k in ("preprocess",) if k in baselines.meta]
+        if baselines.data_name:
+            about.insert(0, f"data: {baselines.data_name}")
         add(
-            f"Mean ± sd over {n_folds} cross-validation folds (`{baselines.dir}/folds.csv`); "
-            "the paper's Table 1 beside.\n"
+            f"Mean ± sd over {n_folds} cross-validation folds (`{baselines.dir}/folds.csv`"
+            + (f"; {', '.join(about)}" if about else "")
+            + "); the paper's Table 1 beside.\n"
         )
+        for warning in baseline_warnings(runs, baselines):
+            add(f"**Note:** {warning}\n")
         add(to_markdown(t1_display))
         add(f"\nFiles: `table1.csv`, `table1.md`, `table1.tex`; {_fig_ref(figures, 'figure1')}\n")
     else:
@@ -366,6 +404,13 @@ def render_report(
             "overlap of CV training sets; df = k − 1; CI from the corrected t; BERT scores "
             "averaged over seeds within a fold).\n"
         )
+    check = paper_check(stats)
+    if not check.empty:
+        add(
+            "\nThe paper's Welch tests on accuracy (frozen first, so t < 0 means the frozen "
+            "model scored lower) beside the same tests on these runs:\n"
+        )
+        add(to_markdown(check))
     for metric in metrics:
         table = stats_display(stats, metric)
         if table.empty:
@@ -397,6 +442,34 @@ def render_report(
             "above are what was available."
         )
     return "\n".join(md).rstrip() + "\n"
+
+
+def paper_check(stats: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """Ours vs the paper's Welch tests (all vs none, all vs last2; accuracy, paper's dataset)."""
+    rows = []
+    for (fa, fb), ref in paper.WELCH.items():
+        for r in stats:
+            if (
+                r["metric"] == "accuracy"
+                and r["test"] == "welch"
+                and r["kind"] == "freeze_pair"
+                and (r["freeze_a"], r["freeze_b"]) == (fb, fa)
+                and str(r["data"]) in paper.PAPER_DATASETS
+            ):
+                rows.append(
+                    {
+                        "family": r["family"],
+                        "test": f"{fa} vs {fb}",
+                        "n": f"{r['n_b']}/{r['n_a']}",
+                        "t (ours)": _f(-r["t"], 2),
+                        "df (ours)": _f(r["df"], 1),
+                        "p (ours)": _f(r["p"], 2),
+                        "t (paper)": f"{ref['t']:.2f}",
+                        "df (paper)": f"{ref['df']:.1f}",
+                        "p (paper)": f"{ref['p']:.2f}",
+                    }
+                )
+    return pd.DataFrame(rows)
 
 
 def _fig_ref(figures: Mapping[str, FigureInfo], key: str) -> str:
