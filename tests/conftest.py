@@ -176,3 +176,9 @@ def run_cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
 # ---------------------------------------------------------------------------------------------
 # (other owners: add your fixtures below in your own section)
 # ---------------------------------------------------------------------------------------------
+
+
+# ---------------------------------------------------------------------------------------------
+# Tiny random BERT fixtures (owner: training) — defined in tiny_bert.py, registered here
+# ---------------------------------------------------------------------------------------------
+from tiny_bert import cache_env, tiny_bert, tiny_data  # noqa: E402, F401

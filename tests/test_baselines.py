@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,12 @@ from bertfreeze.baselines import (
 from bertfreeze.data import DataSpec, load_dataset
 from bertfreeze.errors import UserError
 from bertfreeze.splits import kfold_splits, make_split
-from bertfreeze.text import paper_preprocess, paper_preprocess_lower
+from bertfreeze.text import (
+    CachedAnalyzer,
+    clear_token_cache,
+    paper_preprocess,
+    paper_preprocess_lower,
+)
 
 SUMMARY_KEYS = {
     "accuracy_mean",
@@ -67,15 +73,40 @@ def test_paper_preprocess():
 def test_make_pipeline_options():
     tfidf = make_pipeline("tfidf", {"preprocess": "paper"})
     vec = tfidf.named_steps["vec"]
-    assert vec.min_df == 10 and vec.lowercase is False and vec.preprocessor is paper_preprocess
+    assert vec.min_df == 10 and vec.analyzer == CachedAnalyzer("paper")
     assert make_pipeline("count", {"preprocess": "paper"}).named_steps["vec"].min_df == 1
     lower = make_pipeline("count", {"preprocess": "paper", "paper_lowercase": True})
-    assert lower.named_steps["vec"].preprocessor is paper_preprocess_lower
+    assert lower.named_steps["vec"].analyzer == CachedAnalyzer("paper_lower")
+    stock = make_pipeline("tfidf", {"preprocess": "paper", "token_cache": False})
+    assert stock.named_steps["vec"].preprocessor is paper_preprocess
+    assert stock.named_steps["vec"].lowercase is False
+    assert make_pipeline("tfidf", {"token_cache": False}).named_steps["vec"].analyzer == "word"
     assert make_pipeline("tfidf").named_steps["vec"].min_df == 1
     assert make_pipeline("tfidf", {"min_df": 3}).named_steps["vec"].min_df == 3
     assert make_pipeline("hashing").named_steps["vec"].n_features == 2**20
     clf = make_pipeline("count", {"C": 0.5}).named_steps["clf"]
     assert clf.C == 0.5 and clf.random_state == 0 and clf.max_iter >= 1000
+    assert clf.solver == "liblinear" and clf.dual is True
+    assert make_pipeline("count", {"solver": "lbfgs"}).named_steps["clf"].dual is False
+
+
+def test_cached_analyzer_matches_stock_tokens(small_df):
+    clear_token_cache()
+    for text in [*small_df["text"].head(50), "Ünïcode wörds & café", "a I x2 don't", ""]:
+        assert list(CachedAnalyzer("word")(text)) == CountVectorizer().build_analyzer()(text)
+        assert list(CachedAnalyzer("paper")(text)) == paper_preprocess(text).split()
+        assert CachedAnalyzer("word")(text) is CachedAnalyzer("word")(text)  # memoised
+    assert pickle.loads(pickle.dumps(CachedAnalyzer("paper"))) == CachedAnalyzer("paper")
+    with pytest.raises(ValueError, match="unknown analyzer mode"):
+        CachedAnalyzer("char")
+
+
+@pytest.mark.parametrize("preprocess", ["none", "paper"])
+def test_token_cache_changes_nothing(small_df, preprocess):
+    cfg = {"preprocess": preprocess, "min_df": 2, "n_jobs": 1, "data": {"n_folds": 3}}
+    cached = run_baselines(small_df, cfg)
+    stock = run_baselines(small_df, {**cfg, "token_cache": False})
+    pd.testing.assert_frame_equal(cached, stock)
 
 
 @pytest.mark.parametrize(
@@ -86,13 +117,26 @@ def test_make_pipeline_options():
         ({"features": ["count", "count"]}, "twice"),
         ({"preprocess": "lemma"}, "preprocess"),
         ({"C": 0}, "C=0"),
+        ({"C": "big"}, "C='big' is invalid"),
+        ({"max_iter": 0}, "max_iter"),
+        ({"n_features": 1.5e9}, None),
+        ({"min_df": 0}, "min_df"),
+        ({"min_df": 1.5}, "min_df"),
         ({"n_jobs": 0}, "n_jobs"),
         ({"solver": "saga"}, "solver"),
     ],
 )
 def test_validate_cfg(cfg, match):
+    if match is None:
+        validate_cfg(cfg)  # accepted
+        return
     with pytest.raises(UserError, match=match):
         validate_cfg(cfg)
+
+
+def test_single_feature_name_accepted(small_df):
+    folds = run_baselines(small_df, {"features": "count", "n_jobs": 1, "data": {"n_folds": 3}})
+    assert folds["features"].unique().tolist() == ["count"]
 
 
 def test_run_baselines_in_process(small_df):

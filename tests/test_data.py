@@ -76,6 +76,13 @@ def test_tsv_read_with_comma_sep(write_file):
     assert "data.sep='\\t'" in msg
 
 
+def test_escaped_tab_separator(write_file):
+    path = write_file("x.tsv", "id\ttext\ttarget\n1\thi, there\t1\n2\tyo\t0\n")
+    for sep in ("\t", "\\t"):  # a real tab, and backslash-t as typed in data.sep='\t'
+        assert load(path, sep=sep)["text"].tolist() == ["hi, there", "yo"]
+    assert "data.sep is empty" in user_error(path, sep="")
+
+
 def test_binary_garbage(write_file):
     msg = user_error(write_file("garbage.csv", bytes(range(256)) * 8))
     assert "binary" in msg
@@ -117,6 +124,9 @@ def test_utf8_bom_loads(write_file):
     # the BOM must not stick to the first column name: the file's ids are used, not row numbers
     assert df["id"].tolist() == ["1", "2", "3"]
     assert len(df) == 3
+    # BOM before the text column itself (no id column): still found by name
+    df = load(write_file("bom2.csv", "\ufefftext,target\nhello,1\nbye,0\n"), id_col=None)
+    assert df["text"].tolist() == ["hello", "bye"]
 
 
 def test_embedded_newlines_and_quotes(write_file):

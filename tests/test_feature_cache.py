@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from tiny_bert import cache_env, tiny_bert, tiny_data  # noqa: F401
+from tiny_bert import run_cli, tiny_overrides  # noqa: F401
 
 from bertfreeze.datamodule import BucketBatchSampler
 from bertfreeze.feature_cache import (
@@ -42,14 +42,18 @@ def classifier(model_dir: Path, pooling: str, spec: FreezeSpec) -> tuple[TextCla
         (FreezeSpec("top3", "top:3"), "concat_last4"),
     ],
 )
-def test_cached_path_matches_full_pass(tiny_bert: Path, tiny_data: Path, cache_env: Path, spec: FreezeSpec, pooling: str) -> None:
+def test_cached_path_matches_full_pass(
+    tiny_bert: Path, tiny_data: Path, cache_env: Path, spec: FreezeSpec, pooling: str
+) -> None:
     clf, tok = classifier(tiny_bert, pooling, spec)
     plan = apply_freeze(clf, spec)
     texts = pd.read_csv(tiny_data)["text"].tolist()[:40]
     tokens = tokenize(texts, tok, 32)
     prefix = plan_prefix(clf, plan.frozen_prefix, plan.pooler)
     assert prefix is not None
-    arrays, hit = frozen_prefix_arrays(clf, tok, tokens, texts_digest(texts), 32, prefix, dtype="float32")
+    arrays, hit = frozen_prefix_arrays(
+        clf, tok, tokens, texts_digest(texts), 32, prefix, dtype="float32"
+    )
     assert not hit
     rows = list(range(len(texts)))
     ids, mask = pad_batch([tokens[i] for i in rows], tok.pad_token_id)
@@ -77,16 +81,23 @@ def test_cached_path_matches_full_pass(tiny_bert: Path, tiny_data: Path, cache_e
 
 def test_no_cache_for_trainable_embeddings_or_bottom_layers(tiny_bert: Path) -> None:
     clf, _ = classifier(tiny_bert, "cls", FreezeSpec("none", "all", True))
-    assert plan_prefix(clf, apply_freeze(clf, FreezeSpec("none", "all", True)).frozen_prefix, False) is None
+    assert (
+        plan_prefix(clf, apply_freeze(clf, FreezeSpec("none", "all", True)).frozen_prefix, False)
+        is None
+    )
     plan = apply_freeze(clf, FreezeSpec("first2", "bottom:2"))
     assert plan.frozen_prefix is None
-    assert plan_prefix(clf, apply_freeze(clf, FreezeSpec("last2", "top:2")).frozen_prefix, False) == PrefixPlan(2, False)
+    assert plan_prefix(
+        clf, apply_freeze(clf, FreezeSpec("last2", "top:2")).frozen_prefix, False
+    ) == PrefixPlan(2, False)
 
 
 def _key_and_hit(clf, tok, texts, max_length):
     tokens = tokenize(texts, tok, max_length)
     plan = PrefixPlan(clf.n_layers, True)
-    _, hit = frozen_prefix_arrays(clf, tok, tokens, texts_digest(texts), max_length, plan, dtype="float32")
+    _, hit = frozen_prefix_arrays(
+        clf, tok, tokens, texts_digest(texts), max_length, plan, dtype="float32"
+    )
     return hit
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tiny_bert import cache_env, run_cli, tiny_bert, tiny_data, tiny_overrides  # noqa: F401
+from tiny_bert import run_cli, tiny_overrides
 
 from bertfreeze.datamodule import RowInputs, TextDataModule
 from bertfreeze.feature_cache import tokenize
@@ -35,29 +35,60 @@ from bertfreeze.splits import Split
         ("model.pretrained=no-such-org/no-such-model", "offline and not in the local cache"),
     ],
 )
-def test_bad_config_is_one_line_exit_2(tiny_bert: Path, tiny_data: Path, tmp_path: Path, override: str, expected: str) -> None:
+def test_bad_config_is_one_line_exit_2(
+    tiny_bert: Path, tiny_data: Path, tmp_path: Path, override: str, expected: str
+) -> None:
     run_dir = tmp_path / "run"
-    args = ["train.py", *tiny_overrides(tiny_bert, tiny_data), *override.split(), f"hydra.run.dir={run_dir}"]
+    args = [
+        "train.py",
+        *tiny_overrides(tiny_bert, tiny_data),
+        *override.split(),
+        f"hydra.run.dir={run_dir}",
+    ]
     env = {"HF_HUB_OFFLINE": "1", "BERTFREEZE_CACHE": str(tmp_path / "cache")}
     res = run_cli(args, REPO_ROOT, env)
     assert res.returncode == 2, res.stderr[-2000:]
     assert expected in res.stderr
     assert "Traceback" not in res.stderr
-    assert not run_dir.exists() or not any(p.name in {"metrics.json", "status.json"} for p in run_dir.iterdir())
+    assert not run_dir.exists() or not any(
+        p.name in {"metrics.json", "status.json"} for p in run_dir.iterdir()
+    )
 
 
 def test_not_a_model_folder(tiny_data: Path, tmp_path: Path) -> None:
     fake = tmp_path / "fake_model"
     fake.mkdir()
     (fake / "README.md").write_text("not a model")
-    res = run_cli(["train.py", f"model.pretrained={fake}", f"data.path={tiny_data}", f"hydra.run.dir={tmp_path / 'run'}"], REPO_ROOT)
-    assert res.returncode == 2 and "is not a model folder" in res.stderr and "Traceback" not in res.stderr
+    res = run_cli(
+        [
+            "train.py",
+            f"model.pretrained={fake}",
+            f"data.path={tiny_data}",
+            f"hydra.run.dir={tmp_path / 'run'}",
+        ],
+        REPO_ROOT,
+    )
+    assert (
+        res.returncode == 2
+        and "is not a model folder" in res.stderr
+        and "Traceback" not in res.stderr
+    )
 
 
-def test_failed_run_is_recorded_and_sweep_goes_on(tiny_bert: Path, tiny_data: Path, tmp_path: Path) -> None:
+def test_failed_run_is_recorded_and_sweep_goes_on(
+    tiny_bert: Path, tiny_data: Path, tmp_path: Path
+) -> None:
     """freeze=top_k with k beyond the depth fails one job; the others complete; exit is non-zero."""
     sweep = tmp_path / "sweep"
-    args = ["train.py", "-m", "freeze=top_k", "freeze.k=1,9", *tiny_overrides(tiny_bert, tiny_data), "trainer.max_epochs=1", f"hydra.sweep.dir={sweep}"]
+    args = [
+        "train.py",
+        "-m",
+        "freeze=top_k",
+        "freeze.k=1,9",
+        *tiny_overrides(tiny_bert, tiny_data),
+        "trainer.max_epochs=1",
+        f"hydra.sweep.dir={sweep}",
+    ]
     res = run_cli(args, REPO_ROOT, {"BERTFREEZE_CACHE": str(tmp_path / "cache")})
     assert res.returncode == 1
     assert "1 completed, 1 failed" in res.stderr
@@ -77,22 +108,48 @@ def test_non_finite_loss_stops_the_run(tiny_bert: Path) -> None:
     module = _tiny_module(tiny_bert)
     with torch.no_grad():
         module.classifier.head.weight.fill_(float("nan"))
-    batch = {"input_ids": torch.ones(2, 5, dtype=torch.long), "attention_mask": torch.ones(2, 5, dtype=torch.long), "labels": torch.tensor([0, 1])}
+    batch = {
+        "input_ids": torch.ones(2, 5, dtype=torch.long),
+        "attention_mask": torch.ones(2, 5, dtype=torch.long),
+        "labels": torch.tensor([0, 1]),
+    }
     with pytest.raises(NonFiniteLossError):
         module.training_step(batch, 0)
 
 
-def test_sweep_survives_sigkill_and_resumes(tiny_bert: Path, tiny_data: Path, tmp_path: Path) -> None:
+def test_sweep_survives_sigkill_and_resumes(
+    tiny_bert: Path, tiny_data: Path, tmp_path: Path
+) -> None:
     """Kill a sweep mid-way, rerun the same command: each pair completes exactly once."""
     sweep = tmp_path / "sweep"
-    args = [sys.executable, "train.py", "-m", "freeze=none,all", "seed=range(2)", *tiny_overrides(tiny_bert, tiny_data), "trainer.max_epochs=6", f"hydra.sweep.dir={sweep}"]
+    args = [
+        sys.executable,
+        "train.py",
+        "-m",
+        "freeze=none,all",
+        "seed=range(2)",
+        *tiny_overrides(tiny_bert, tiny_data),
+        "trainer.max_epochs=6",
+        f"hydra.sweep.dir={sweep}",
+    ]
     env = {**os.environ, "BERTFREEZE_QUIET": "1", "BERTFREEZE_CACHE": str(tmp_path / "cache")}
-    proc = subprocess.Popen(args, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        args,
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.time() + 300
     try:
         while time.time() < deadline and proc.poll() is None:
             done = list(sweep.glob("*/metrics.json"))
-            mid = [p for p in sweep.glob("*/checkpoints/last.ckpt") if not (p.parent.parent / "metrics.json").exists()]
+            mid = [
+                p
+                for p in sweep.glob("*/checkpoints/last.ckpt")
+                if not (p.parent.parent / "metrics.json").exists()
+            ]
             if done and mid:
                 break
             time.sleep(0.02)
@@ -105,7 +162,12 @@ def test_sweep_survives_sigkill_and_resumes(tiny_bert: Path, tiny_data: Path, tm
     res = run_cli(args[1:], REPO_ROOT, {"BERTFREEZE_CACHE": str(tmp_path / "cache")})
     assert res.returncode == 0, res.stderr[-3000:]
     metrics = [json.loads(p.read_text()) for p in sweep.glob("*/metrics.json")]
-    assert sorted((m["freeze"], m["seed"]) for m in metrics) == [("all", 0), ("all", 1), ("none", 0), ("none", 1)]
+    assert sorted((m["freeze"], m["seed"]) for m in metrics) == [
+        ("all", 0),
+        ("all", 1),
+        ("none", 0),
+        ("none", 1),
+    ]
     for name, mtime in completed_before.items():  # never trained twice after completing
         assert (sweep / name / "metrics.json").stat().st_mtime_ns == mtime
     assert res.stdout.count("skip (already completed") == len(completed_before)
@@ -116,7 +178,13 @@ def test_sweep_survives_sigkill_and_resumes(tiny_bert: Path, tiny_data: Path, tm
 
 def test_config_change_means_new_run(tiny_bert: Path, tiny_data: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    base = ["train.py", *tiny_overrides(tiny_bert, tiny_data), "freeze=all", "trainer.max_epochs=1", f"hydra.run.dir={run_dir}"]
+    base = [
+        "train.py",
+        *tiny_overrides(tiny_bert, tiny_data),
+        "freeze=all",
+        "trainer.max_epochs=1",
+        f"hydra.run.dir={run_dir}",
+    ]
     env = {"BERTFREEZE_CACHE": str(tmp_path / "cache")}
     assert run_cli(base, REPO_ROOT, env).returncode == 0
     first = json.loads((run_dir / "metrics.json").read_text())
@@ -134,8 +202,13 @@ def test_test_rows_never_reach_training_or_validation(tiny_bert: Path, tiny_data
     texts = pd.read_csv(tiny_data)["text"].tolist()
     labels = pd.read_csv(tiny_data)["target"].to_numpy()
     split = Split(np.arange(0, 150), np.arange(150, 190), np.arange(190, len(texts)))
-    dm = TextDataModule(RowInputs("tokens", tokenize(texts, tok, 32, use_cache=False)), labels, split, batch_size=16)
-    seen = {name: {int(i) for b in getattr(dm, f"{name}_dataloader")() for i in b["idx"]} for name in ("train", "val", "test")}
+    dm = TextDataModule(
+        RowInputs("tokens", tokenize(texts, tok, 32, use_cache=False)), labels, split, batch_size=16
+    )
+    seen = {
+        name: {int(i) for b in getattr(dm, f"{name}_dataloader")() for i in b["idx"]}
+        for name in ("train", "val", "test")
+    }
     assert seen["train"] == set(split.train.tolist()) and seen["val"] == set(split.val.tolist())
     assert not (seen["test"] & (seen["train"] | seen["val"]))
 

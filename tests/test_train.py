@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
-from tiny_bert import cache_env, run_cli, tiny_bert, tiny_data, tiny_overrides  # noqa: F401
+from tiny_bert import run_cli, tiny_overrides
 
 from bertfreeze.freeze import FreezeSpec, apply_freeze, count_parameters
 from bertfreeze.model import TextClassifier, load_backbone

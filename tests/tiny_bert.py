@@ -32,7 +32,15 @@ def make_texts(n: int, seed: int = 0) -> pd.DataFrame:
         if rng.random() < 0.1:  # label noise
             words += rng.choices(NEG if label else POS, k=1)
         rng.shuffle(words)
-        rows.append({"id": i * 3 + 1, "keyword": "", "location": "", "text": " ".join(words), "target": label})
+        rows.append(
+            {
+                "id": i * 3 + 1,
+                "keyword": "",
+                "location": "",
+                "text": " ".join(words),
+                "target": label,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -44,13 +52,22 @@ def build_tiny_bert(out_dir: Path, texts: list[str], layers: int = 4, hidden: in
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=200, special_tokens=specials))
+    tok.train_from_iterator(
+        texts, trainers.WordPieceTrainer(vocab_size=200, special_tokens=specials)
+    )
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
         pair="[CLS] $A [SEP] $B [SEP]",
         special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))],
     )
-    fast = BertTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+    fast = BertTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
     config = BertConfig(
         vocab_size=tok.get_vocab_size(),
         hidden_size=hidden,
@@ -102,7 +119,11 @@ def tiny_overrides(model_dir: Path, data: Path) -> list[str]:
     ]
 
 
-def run_cli(args: list[str], cwd: Path, env_extra: dict[str, str] | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+def run_cli(
+    args: list[str], cwd: Path, env_extra: dict[str, str] | None = None, timeout: int = 600
+) -> subprocess.CompletedProcess:
     env = {**os.environ, "BERTFREEZE_QUIET": "1", **(env_extra or {})}
     env.pop("BERTFREEZE_DATA", None)
-    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )

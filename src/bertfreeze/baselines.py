@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from bertfreeze.errors import UserError
 from bertfreeze.splits import kfold_splits
-from bertfreeze.text import paper_preprocess, paper_preprocess_lower
+from bertfreeze.text import CachedAnalyzer, paper_preprocess, paper_preprocess_lower
 
 FEATURES = ("tfidf", "count", "hashing")
 PREPROCESS = ("none", "paper")
@@ -50,6 +50,7 @@ DEFAULTS: dict[str, Any] = {
     "preprocess": "none",
     "min_df": None,  # None: 1, or PAPER_MIN_DF for tfidf with preprocess=paper
     "paper_lowercase": False,  # preprocess=paper: lower-case the stems (NLTK's default)
+    "token_cache": True,  # tokenise each distinct text once per process (see CachedAnalyzer)
     "n_features": 2**20,
     "C": 1.0,
     "solver": "liblinear",
@@ -71,9 +72,27 @@ def _data_opt(cfg: Mapping[str, Any], key: str, default: Any) -> Any:
     return default if value is None else value
 
 
+def feature_sets(cfg: Mapping[str, Any] | None) -> list[str]:
+    """``cfg.features`` as a list (a single name is accepted: ``features=tfidf``)."""
+    value = _opt(cfg or {}, "features")
+    return [value] if isinstance(value, str) else [str(f) for f in value]
+
+
+def _number(cfg: Mapping[str, Any], key: str, kind: type, ok: Callable[[Any], bool], rule: str):
+    value = _opt(cfg, key)
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        number = None
+    if number is None or isinstance(value, bool) or not ok(number):
+        raise UserError(f"{key}={value!r} is invalid — it must be {rule}")
+    return number
+
+
 def validate_cfg(cfg: Mapping[str, Any]) -> None:
     """Refuse unknown feature sets / preprocessing / bad numbers with a one-line UserError."""
-    features = list(_opt(cfg, "features"))
+    cfg = cfg or {}
+    features = feature_sets(cfg)
     unknown = [f for f in features if f not in FEATURES]
     if unknown or not features:
         raise UserError(
@@ -84,15 +103,23 @@ def validate_cfg(cfg: Mapping[str, Any]) -> None:
     preprocess = _opt(cfg, "preprocess")
     if preprocess not in PREPROCESS:
         raise UserError(f"preprocess={preprocess!r} is unknown — use none or paper")
-    if float(_opt(cfg, "C")) <= 0:
-        raise UserError(f"C={_opt(cfg, 'C')} must be > 0")
-    if int(_opt(cfg, "max_iter")) < 1:
-        raise UserError(f"max_iter={_opt(cfg, 'max_iter')} must be >= 1")
-    if int(_opt(cfg, "n_jobs")) == 0:
-        raise UserError("n_jobs=0 is invalid — use -1 (all cores) or a positive count")
     solver = _opt(cfg, "solver")
     if solver not in {"liblinear", "lbfgs"}:
         raise UserError(f"solver={solver!r} is unsupported — use liblinear or lbfgs")
+    _number(cfg, "C", float, lambda x: x > 0, "a number > 0")
+    _number(cfg, "max_iter", int, lambda x: x >= 1, "an integer >= 1")
+    _number(cfg, "n_features", int, lambda x: x >= 2, "an integer >= 2 (e.g. 1048576)")
+    _number(cfg, "random_state", int, lambda x: True, "an integer")
+    _number(cfg, "n_jobs", int, lambda x: x != 0, "-1 (all cores) or a positive count")
+    if cfg.get("min_df") is not None:
+        value = cfg["min_df"]
+        if isinstance(value, bool) or not (
+            (isinstance(value, int) and value >= 1) or (isinstance(value, float) and 0 < value <= 1)
+        ):
+            raise UserError(
+                f"min_df={value!r} is invalid — an integer count >= 1, a fraction in (0, 1], "
+                f"or null"
+            )
 
 
 def make_pipeline(features: str, cfg: Mapping[str, Any] | None = None) -> Pipeline:
@@ -102,14 +129,21 @@ def make_pipeline(features: str, cfg: Mapping[str, Any] | None = None) -> Pipeli
     ``preprocess=paper``: :func:`~bertfreeze.text.paper_preprocess` (punctuation, stop words,
     Porter stems, case kept unless ``paper_lowercase``), whitespace tokens, and TF-IDF
     ``min_df=10`` as in the paper.
+
+    ``token_cache=true`` (default) tokenises through :class:`~bertfreeze.text.CachedAnalyzer`:
+    the same tokens as the stock analyzer, each distinct text tokenised once per process
+    instead of once per fold and feature set. The vectorizer itself is still fitted per fold.
     """
     cfg = cfg or {}
     if features not in FEATURES:
         raise UserError(f"unknown feature set {features!r} — choose from {list(FEATURES)}")
     paper = _opt(cfg, "preprocess") == "paper"
+    lower = bool(_opt(cfg, "paper_lowercase"))
     text_opts: dict[str, Any] = {}
-    if paper:
-        lower = bool(_opt(cfg, "paper_lowercase"))
+    if bool(_opt(cfg, "token_cache")):
+        mode = ("paper_lower" if lower else "paper") if paper else "word"
+        text_opts = {"analyzer": CachedAnalyzer(mode), "lowercase": False, "token_pattern": None}
+    elif paper:
         text_opts = {
             "preprocessor": paper_preprocess_lower if lower else paper_preprocess,
             "lowercase": False,
@@ -185,7 +219,7 @@ def run_baselines(
     """
     cfg = cfg or {}
     validate_cfg(cfg)
-    features = list(_opt(cfg, "features"))
+    features = feature_sets(cfg)
     seed = int(_data_opt(cfg, "split_seed", 42))
     n_folds = int(_data_opt(cfg, "n_folds", 10))
     texts = df["text"].astype(str).to_numpy(dtype=object)

@@ -13,7 +13,7 @@ import io
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -28,6 +28,7 @@ GET_DATA_HINT = (
     "get Kaggle's nlp-getting-started train.csv (`make data` with the kaggle CLI, or download it "
     "from the competition's Data tab) and pass data.path=/path/to/train.csv or set BERTFREEZE_DATA"
 )
+_ESCAPED_SEPS = {"\\t": "\t", "\\\\t": "\t", "tab": "\t", "TAB": "\t"}
 _URL_RE = re.compile(r"https?://\S+|www\.\S+")
 
 
@@ -275,6 +276,10 @@ def load_dataset(spec: DataSpec) -> pd.DataFrame:
     or refused (``empty_text=fail``). The index is reset, so positions are stable row numbers.
     """
     path = Path(spec.path).expanduser()
+    if spec.sep in _ESCAPED_SEPS:  # data.sep='\t' from a shell arrives as backslash + t
+        spec = replace(spec, sep=_ESCAPED_SEPS[spec.sep])
+    if not spec.sep:
+        raise UserError("data.sep is empty — use ',' (CSV) or '\\t' (TSV)")
     if spec.empty_text not in {"drop", "fail"}:
         raise UserError(f"unknown data.empty_text={spec.empty_text!r} — use drop or fail")
     df = _parse(path, read_text_file(path, spec.encoding), spec)

@@ -74,6 +74,8 @@ class BucketBatchSampler(Sampler[list[int]]):
         if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
             return batches
         world, rank = dist.get_world_size(), dist.get_rank()
+        if not self.shuffle:  # evaluation: split batches rather than repeat rows (exact metrics)
+            batches = _split_to_multiple(batches, world)
         per_rank = -(-len(batches) // world)
         padded = batches + batches[: per_rank * world - len(batches)]
         return padded[rank::world]
@@ -87,6 +89,16 @@ class BucketBatchSampler(Sampler[list[int]]):
         if dist.is_available() and dist.is_initialized():
             n = -(-n // dist.get_world_size())
         return n
+
+
+def _split_to_multiple(batches: list[np.ndarray], world: int) -> list[np.ndarray]:
+    """Halve the largest batches until every rank gets the same count and no row repeats."""
+    batches = list(batches)
+    while len(batches) % world and any(len(b) > 1 for b in batches):
+        i = max(range(len(batches)), key=lambda j: len(batches[j]))
+        half = (len(batches[i]) + 1) // 2
+        batches[i : i + 1] = [batches[i][:half], batches[i][half:]]
+    return batches
 
 
 @dataclass

@@ -76,7 +76,11 @@ def texts_digest(texts: Iterable[str]) -> str:
 
 def tokenizer_digest(tokenizer: Any) -> str:
     backend = getattr(tokenizer, "backend_tokenizer", None)
-    text = backend.to_str() if backend is not None else json.dumps(tokenizer.get_vocab(), sort_keys=True)
+    text = (
+        backend.to_str()
+        if backend is not None
+        else json.dumps(tokenizer.get_vocab(), sort_keys=True)
+    )
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -137,7 +141,9 @@ def tokenize(
         arrays = compute()
     else:
         key = digest("tokens", tokenizer_digest(tokenizer), max_length, texts_digest(texts))
-        arrays, _ = cached_arrays("tokens", key, compute, {"max_length": max_length, "n": len(texts)})
+        arrays, _ = cached_arrays(
+            "tokens", key, compute, {"max_length": max_length, "n": len(texts)}
+        )
     return Ragged(arrays["values"], arrays["offsets"])
 
 
@@ -161,7 +167,9 @@ class PrefixPlan:
     features: bool
 
 
-def plan_prefix(model: TextClassifier, frozen_prefix: int | None, pooler_trains: bool) -> PrefixPlan | None:
+def plan_prefix(
+    model: TextClassifier, frozen_prefix: int | None, pooler_trains: bool
+) -> PrefixPlan | None:
     """Decide what can be cached, or None when nothing useful is frozen."""
     if frozen_prefix is None or frozen_prefix == 0:
         return None
@@ -249,8 +257,20 @@ def frozen_prefix_arrays(
 
     def compute() -> dict[str, np.ndarray]:
         return compute_prefix(
-            model, tokens, plan, tokenizer.pad_token_id or 0, batch_size, dtype, autocast_bf16, device
+            model,
+            tokens,
+            plan,
+            tokenizer.pad_token_id or 0,
+            batch_size,
+            dtype,
+            autocast_bf16,
+            device,
         )
 
-    meta = {"start": plan.start, "features": plan.features, "max_length": max_length, "dtype": dtype}
+    meta = {
+        "start": plan.start,
+        "features": plan.features,
+        "max_length": max_length,
+        "dtype": dtype,
+    }
     return cached_arrays("prefix", key, compute, meta)

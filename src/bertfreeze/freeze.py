@@ -21,7 +21,7 @@ class FreezeSpec:
     name: str
     layers: str | Sequence[int] = "all"  # all | none | top:k | bottom:k | [indices]
     embeddings: bool | None = None  # None: trained iff every layer is trained
-    pooler: str | bool = "auto"  # auto: trained iff pooling=pooler and the top layer trains
+    pooler: str | bool = "auto"  # auto | if_all | true | false (see apply_freeze)
 
     @classmethod
     def from_cfg(cls, cfg: Mapping[str, Any]) -> FreezeSpec:
@@ -94,10 +94,16 @@ def apply_freeze(model: TextClassifier, spec: FreezeSpec) -> FreezePlan:
     n = model.n_layers
     layers = trainable_layers(spec, n)
     embeddings = spec.embeddings if spec.embeddings is not None else len(layers) == n
-    if spec.pooler == "auto":
+    if spec.pooler == "auto":  # trains iff it is used and the layer under it trains
         pooler = model.pooling == "pooler" and (n - 1) in layers
+    elif spec.pooler == "if_all":  # the paper: frozen modes freeze the pooler too
+        pooler = len(layers) == n
+    elif isinstance(spec.pooler, bool):
+        pooler = spec.pooler
     else:
-        pooler = bool(spec.pooler)
+        raise UserError(
+            f"freeze.pooler={spec.pooler!r} is unknown — use auto, if_all, true or false"
+        )
     enc = model.encoder
     enc.embeddings.requires_grad_(bool(embeddings))
     for i, layer in enumerate(enc.encoder.layer):

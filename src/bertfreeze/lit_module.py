@@ -20,7 +20,13 @@ from transformers import get_constant_schedule_with_warmup, get_linear_schedule_
 
 from bertfreeze.errors import UserError
 from bertfreeze.model import TextClassifier
+from bertfreeze.optim import BertAdam
 
+OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
+    "adamw": torch.optim.AdamW,  # bias-corrected, decoupled weight decay
+    "adam": torch.optim.Adam,  # the paper's "Adam" (weight decay as L2)
+    "bertadam": BertAdam,  # the original BERT optimiser: no bias correction
+}
 NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight")
 
 
@@ -72,8 +78,10 @@ class ClassifierModule(L.LightningModule):
             value = self.optim.get(key)
             if value is not None and not float(value) > 0:
                 raise UserError(f"optim.{key}={value} must be a positive learning rate")
-        if self.optim.get("name", "adamw") not in {"adam", "adamw"}:
-            raise UserError(f"optim.name={self.optim.get('name')!r} is unknown — use adam or adamw")
+        if self.optim.get("name", "adamw") not in OPTIMIZERS:
+            raise UserError(
+                f"optim.name={self.optim.get('name')!r} is unknown — use one of {sorted(OPTIMIZERS)}"
+            )
 
     # -- forward --------------------------------------------------------------------------
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -81,7 +89,9 @@ class ClassifierModule(L.LightningModule):
         if "features" in batch:
             return clf.classify(batch["features"])
         if "hidden" in batch:
-            return clf.forward_from_hidden(batch["hidden"], batch["attention_mask"], self.start_layer)
+            return clf.forward_from_hidden(
+                batch["hidden"], batch["attention_mask"], self.start_layer
+            )
         return clf(batch["input_ids"], batch["attention_mask"])
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
@@ -94,7 +104,9 @@ class ClassifierModule(L.LightningModule):
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["labels"]))
         return loss
 
-    def _eval_step(self, batch: dict[str, torch.Tensor], metrics: MetricCollection, loss_m: MeanMetric) -> torch.Tensor:
+    def _eval_step(
+        self, batch: dict[str, torch.Tensor], metrics: MetricCollection, loss_m: MeanMetric
+    ) -> torch.Tensor:
         logits = self(batch)
         probs = self.classifier.probabilities(logits)
         metrics.update(probs, batch["labels"])
@@ -125,8 +137,16 @@ class ClassifierModule(L.LightningModule):
 
     def gathered_test_outputs(self) -> dict[str, torch.Tensor]:
         """Test-set row positions and probabilities from every rank, de-duplicated."""
-        idx = torch.cat([o["idx"] for o in self.test_outputs]) if self.test_outputs else torch.empty(0)
-        prob = torch.cat([o["prob"] for o in self.test_outputs]) if self.test_outputs else torch.empty(0)
+        idx = (
+            torch.cat([o["idx"] for o in self.test_outputs])
+            if self.test_outputs
+            else torch.empty(0)
+        )
+        prob = (
+            torch.cat([o["prob"] for o in self.test_outputs])
+            if self.test_outputs
+            else torch.empty(0)
+        )
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
             parts: list[Any] = [None] * dist.get_world_size()
             dist.all_gather_object(parts, (idx, prob))
@@ -137,6 +157,24 @@ class ClassifierModule(L.LightningModule):
         keep = torch.ones_like(idx, dtype=torch.bool)
         keep[1:] = idx[1:] != idx[:-1]
         return {"idx": idx[keep], "prob": prob[keep]}
+
+    @torch.inference_mode()
+    def predict_outputs(self, loader: Any) -> dict[str, torch.Tensor]:
+        """Row positions and probabilities computed in this process, sorted by position.
+
+        Used after ``strategy=ddp_spawn``: the test loop ran in worker processes, so the
+        main process has no ``test_outputs`` and predicts the test rows itself.
+        """
+        was_training = self.training
+        self.eval()
+        idx, prob = [], []
+        for batch in loader:
+            idx.append(batch["idx"].cpu())
+            prob.append(self.classifier.probabilities(self(batch)).float().cpu())
+        self.train(was_training)
+        all_idx, all_prob = torch.cat(idx), torch.cat(prob)
+        order = torch.argsort(all_idx, stable=True)
+        return {"idx": all_idx[order], "prob": all_prob[order]}
 
     # -- optimisation ---------------------------------------------------------------------
     def _param_groups(self) -> list[dict[str, Any]]:
@@ -157,17 +195,21 @@ class ClassifierModule(L.LightningModule):
             for no_decay in (False, True):
                 params = [p for k, p in named if k.endswith(NO_DECAY) == no_decay]
                 if params:
-                    groups.append({"params": params, "lr": group_lr, "weight_decay": 0.0 if no_decay else wd})
+                    groups.append(
+                        {"params": params, "lr": group_lr, "weight_decay": 0.0 if no_decay else wd}
+                    )
         return groups
 
     def configure_optimizers(self) -> Any:
         o = self.optim
         groups = self._param_groups()
-        kwargs: dict[str, Any] = {"betas": tuple(o.get("betas", (0.9, 0.999))), "eps": float(o.get("eps", 1e-8))}
-        if o.get("fused") and torch.cuda.is_available():
+        kwargs: dict[str, Any] = {
+            "betas": tuple(o.get("betas", (0.9, 0.999))),
+            "eps": float(o.get("eps", 1e-8)),
+        }
+        if o.get("fused") and torch.cuda.is_available() and o.get("name", "adamw") != "bertadam":
             kwargs["fused"] = True
-        cls = torch.optim.AdamW if o.get("name", "adamw") == "adamw" else torch.optim.Adam
-        optimizer = cls(groups, **kwargs)
+        optimizer = OPTIMIZERS[o.get("name", "adamw")](groups, **kwargs)
         total = max(1, int(self.trainer.estimated_stepping_batches))
         warmup = int(math.ceil(float(o.get("warmup_ratio", 0.0)) * total))
         if o.get("schedule", "linear") == "linear":
@@ -180,7 +222,11 @@ class ClassifierModule(L.LightningModule):
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
         """Only the parameters that train (the rest is the unchanged pretrained backbone)."""
         names = {k for k, p in self.named_parameters() if p.requires_grad}
-        return {k: v for k, v in self.state_dict().items() if k in names or not k.startswith("classifier.")}
+        return {
+            k: v
+            for k, v in self.state_dict().items()
+            if k in names or not k.startswith("classifier.")
+        }
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["state_dict"] = self.trainable_state_dict()

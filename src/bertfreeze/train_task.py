@@ -17,6 +17,8 @@ import hydra
 import lightning as L
 import pandas as pd
 import torch
+from lightning.pytorch.strategies.launchers import _MultiProcessingLauncher
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 from safetensors.torch import save_file
 
@@ -54,6 +56,11 @@ def validate_config(cfg: DictConfig) -> None:
         value = cfg.optim.get(key)
         if value is not None and not (isinstance(value, int | float) and value > 0):
             raise UserError(f"optim.{key}={value} must be a positive learning rate")
+    if cfg.get("cv") and cfg.get("fold") is None:
+        raise UserError(
+            "cv=true runs one job per fold: python train.py -m experiment=cv freeze=all "
+            f"(or cv=true 'fold=range({cfg.data.n_folds})')"
+        )
     if not 0 <= float(cfg.optim.warmup_ratio) < 1:
         raise UserError(f"optim.warmup_ratio={cfg.optim.warmup_ratio} must be in [0, 1)")
 
@@ -76,7 +83,11 @@ def build_inputs(
     prefix = plan_prefix(clf, plan.frozen_prefix, plan.pooler) if cfg.cache.enabled else None
     if prefix is None:
         return RowInputs("tokens", tokens, pad_id=pad_id, pad_to=pad_to), 0, False
-    device = "cuda" if torch.cuda.is_available() and cfg.trainer.accelerator in ("gpu", "cuda", "auto") else "cpu"
+    device = (
+        "cuda"
+        if torch.cuda.is_available() and cfg.trainer.accelerator in ("gpu", "cuda", "auto")
+        else "cpu"
+    )
     arrays, hit = frozen_prefix_arrays(
         clf,
         tokenizer,
@@ -91,7 +102,11 @@ def build_inputs(
     )
     log.info("frozen-prefix cache %s (layers < %d)", "hit" if hit else "built", prefix.start)
     if prefix.features:
-        return RowInputs("features", tokens, features=arrays["features"], pad_id=pad_id), prefix.start, True
+        return (
+            RowInputs("features", tokens, features=arrays["features"], pad_id=pad_id),
+            prefix.start,
+            True,
+        )
     hidden = Ragged(arrays["values"], arrays["offsets"])
     return RowInputs("hidden", tokens, hidden=hidden, pad_id=pad_id), prefix.start, True
 
@@ -116,11 +131,23 @@ def _write_predictions(path: Path, df: pd.DataFrame, outputs: dict[str, torch.Te
     idx = outputs["idx"].numpy()
     prob = outputs["prob"].numpy()
     pred = pd.DataFrame(
-        {"id": df["id"].to_numpy()[idx], "prob": prob, "pred": (prob >= 0.5).astype(int), "label": df["label"].to_numpy()[idx]}
+        {
+            "id": df["id"].to_numpy()[idx],
+            "prob": prob,
+            "pred": (prob >= 0.5).astype(int),
+            "label": df["label"].to_numpy()[idx],
+        }
     )
     tmp = path.with_suffix(".tmp")
     pred.to_csv(tmp, index=False)
     tmp.replace(path)
+
+
+def _load_tested_weights(module: ClassifierModule, best: str | None) -> None:
+    """After ddp_spawn the main process holds the last epoch's weights: load the tested ones."""
+    if best and Path(best).is_file():
+        state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
+        module.load_state_dict(state, strict=False)
 
 
 def _metric_block(values: dict[str, Any], prefix: str) -> dict[str, float]:
@@ -143,15 +170,19 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
         log.info("skipping %s: completed with the same config (hash %s)", run_dir, chash)
         print(f"skip (already completed, config {chash}): {run_dir}")
         return done
-    if done and done.get("config_hash") != chash:
+    lead = rank_zero_only.rank == 0  # other ranks of a ddp/srun launch leave bookkeeping to rank 0
+    if lead and done and done.get("config_hash") != chash:
         moved = runs.supersede(run_dir, str(done.get("config_hash")))
         log.warning("config changed: previous results of %s moved to %s", run_dir, moved)
     status = runs.read_json(run_dir / "status.json") or {}
     ckpt = run_dir / "checkpoints" / "last.ckpt"
-    resume = ckpt if ckpt.is_file() and status.get("config_hash") == chash and _loadable(ckpt) else None
-    if ckpt.is_file() and resume is None:
+    resume = (
+        ckpt if ckpt.is_file() and status.get("config_hash") == chash and _loadable(ckpt) else None
+    )
+    if lead and ckpt.is_file() and resume is None:
         ckpt.unlink()
-    runs.write_json_atomic(run_dir / "status.json", {"status": "running", "config_hash": chash})
+    if lead:
+        runs.write_json_atomic(run_dir / "status.json", {"status": "running", "config_hash": chash})
     if resume is not None:
         log.info("resuming %s from %s", run_dir, resume)
         print(f"resume from checkpoint: {resume}")
@@ -165,7 +196,13 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
     split: Split = make_split(df, cfg.data, fold=None if fold is None else int(fold))
     clf, tokenizer, plan = build_classifier(cfg)
     trainable, total = count_parameters(clf)
-    log.info("parameters: %d trainable of %d (freeze=%s, layers %s)", trainable, total, cfg.freeze.name, list(plan.trainable_layers))
+    log.info(
+        "parameters: %d trainable of %d (freeze=%s, layers %s)",
+        trainable,
+        total,
+        cfg.freeze.name,
+        list(plan.trainable_layers),
+    )
     inputs, start, cached = build_inputs(cfg, clf, tokenizer, plan, df["text"].tolist())
     dm = TextDataModule(
         inputs,
@@ -178,13 +215,17 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
         num_workers=int(cfg.data.num_workers),
         pin_memory=torch.cuda.is_available(),
     )
-    module = ClassifierModule(clf, OmegaConf.to_container(cfg.optim, resolve=True), start_layer=start)
+    module = ClassifierModule(
+        clf, OmegaConf.to_container(cfg.optim, resolve=True), start_layer=start
+    )
     if cfg.get("compile"):
         module.classifier = torch.compile(module.classifier)  # type: ignore[assignment]
 
     loggers = instantiate_all(cfg.get("logger"))
     callbacks = instantiate_all(cfg.get("callbacks"))
-    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
+    trainer: L.Trainer = hydra.utils.instantiate(
+        cfg.trainer, logger=loggers or False, callbacks=callbacks
+    )
 
     t0 = time.perf_counter()
     trainer.fit(module, datamodule=dm, ckpt_path=str(resume) if resume else None)
@@ -195,17 +236,31 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
     if best and Path(best).is_file():
         best_epoch = int(torch.load(best, map_location="cpu", weights_only=True).get("epoch", -1))
     val_scores = {}
+    spawned = isinstance(getattr(trainer.strategy, "launcher", None), _MultiProcessingLauncher)
+    if spawned:  # ddp_spawn: fresh logger copies in the workers would delete the fit's csv log
+        trainer.loggers = []
     if len(split.val):
-        val_scores = _metric_block(trainer.validate(module, datamodule=dm, ckpt_path=best, verbose=False)[0], "val")
-    test_scores = _metric_block(trainer.test(module, datamodule=dm, ckpt_path=best, verbose=False)[0], "test")
+        val_scores = _metric_block(
+            trainer.validate(module, datamodule=dm, ckpt_path=best, verbose=False)[0], "val"
+        )
+    test_scores = _metric_block(
+        trainer.test(module, datamodule=dm, ckpt_path=best, verbose=False)[0], "test"
+    )
     wall = time.perf_counter() - t_start
     outputs = module.gathered_test_outputs()
+    if spawned:  # the test loop ran in worker processes: load the tested weights, predict here
+        _load_tested_weights(module, best)
+        outputs = module.predict_outputs(dm.test_dataloader())
 
     if not trainer.is_global_zero:
         return None
     _write_predictions(run_dir / "predictions.csv", df, outputs)
     if cfg.keep_weights:
-        state = {k: v.detach().cpu().contiguous() for k, v in module.trainable_state_dict().items() if k.startswith("classifier.")}
+        state = {
+            k: v.detach().cpu().contiguous()
+            for k, v in module.trainable_state_dict().items()
+            if k.startswith("classifier.")
+        }
         save_file(state, str(run_dir / "trainable.safetensors"))
     n_seen = len(split.train) * int(trainer.current_epoch or cfg.trainer.max_epochs)
     metrics: dict[str, Any] = {
@@ -252,7 +307,9 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
             "n_train": len(split.train),
             "n_val": len(split.val),
             "n_test": len(split.test),
-            "split": "fold" if fold is not None else ("holdout_ids" if cfg.data.holdout_ids else "holdout"),
+            "split": "fold"
+            if fold is not None
+            else ("holdout_ids" if cfg.data.holdout_ids else "holdout"),
         },
         "val": val_scores,
         "test": test_scores,

@@ -18,7 +18,14 @@ from omegaconf import DictConfig
 
 import bertfreeze
 import bertfreeze.paths
-from bertfreeze.baselines import format_table, run_baselines, summarize, validate_cfg, write_outputs
+from bertfreeze.baselines import (
+    feature_sets,
+    format_table,
+    run_baselines,
+    summarize,
+    validate_cfg,
+    write_outputs,
+)
 from bertfreeze.cli.common import hydra_output_dir, user_error_exit
 from bertfreeze.data import DataSpec, file_sha256, load_dataset
 
@@ -66,7 +73,7 @@ def run(cfg: DictConfig) -> Path:
             "n_rows": len(df),
             "positive_rate": float(df["label"].mean()),
         },
-        "features": list(cfg.features),
+        "features": feature_sets(cfg),
         "preprocess": cfg.preprocess,
         "n_folds": int(cfg.data.n_folds),
         "split_seed": int(cfg.data.split_seed),
@@ -74,6 +81,7 @@ def run(cfg: DictConfig) -> Path:
             k: cfg.get(k)
             for k in (
                 "paper_lowercase",
+                "token_cache",
                 "min_df",
                 "n_features",
                 "C",
@@ -90,9 +98,12 @@ def run(cfg: DictConfig) -> Path:
     write_outputs(run_dir, folds, summary, meta)
 
     show_paper = bool(cfg.get("paper_table", True)) and cfg.data.get("name") == "tweets"
+    preprocess = cfg.preprocess
+    if preprocess == "paper" and cfg.get("paper_lowercase"):
+        preprocess += " (lower-cased stems)"
     print(
         f"\n{len(df)} rows, {cfg.data.n_folds}-fold stratified CV (split_seed="
-        f"{cfg.data.split_seed}), preprocess={cfg.preprocess}, {meta['wall_time_s']:.1f} s"
+        f"{cfg.data.split_seed}), preprocess={preprocess}, {meta['wall_time_s']:.1f} s"
     )
     if show_paper:
         print("ours: mean ± sd over folds; paper: Table 1 (10-fold CV means)")

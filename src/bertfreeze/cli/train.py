@@ -25,11 +25,6 @@ def run_job(cfg: DictConfig) -> float | None:
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
     multirun = hc.mode == RunMode.MULTIRUN
-    if cfg.get("cv") and cfg.get("fold") is None:
-        raise SystemExit(
-            "error: cv=true runs one job per fold: python train.py -m cv=true "
-            f"'fold=range({cfg.data.n_folds})' freeze=all"
-        )
     try:
         metrics = train(cfg, run_dir)
     except Exception as exc:
@@ -41,12 +36,16 @@ def run_job(cfg: DictConfig) -> float | None:
         record_failure(run_dir, exc)
         if not multirun:
             raise
-        log.error("run %s failed: %s (recorded in status.json; the sweep goes on)", run_dir.name, exc)
+        log.error(
+            "run %s failed: %s (recorded in status.json; the sweep goes on)", run_dir.name, exc
+        )
         print(f"error: run {run_dir.name} failed: {user_err or exc}", file=sys.stderr)
         return None
     if metrics is None:
         return None
-    print(f"{run_dir}: test accuracy {metrics['test'].get('accuracy', float('nan')):.4f} f1 {metrics['test'].get('f1', float('nan')):.4f}")
+    print(
+        f"{run_dir}: test accuracy {metrics['test'].get('accuracy', float('nan')):.4f} f1 {metrics['test'].get('f1', float('nan')):.4f}"
+    )
     return float(metrics["val"].get("accuracy", metrics["test"].get("accuracy", 0.0)))
 
 

@@ -1,0 +1,984 @@
+"""Training-speed benchmarks: our implementation vs the naive alternative, side by side.
+
+Every comparison runs both sides in one process, on the same machine, with the same thread
+count, and interleaves them (step by step, or in chunks between the long pieces) so that a
+change in machine load hits both sides alike. Where the naive side would take too long to run
+in full, a fixed number of its steps is timed and extrapolated to the epoch or the sweep; the
+output says so on every such line.
+
+  (a) frozen sweep (freeze=all, 10 seeds x 3 epochs): frozen features computed once, then the
+      head trained 30 times (the real ``train()``) vs re-encoding the training tweets every epoch.
+  (b) one ``last2`` epoch: layer-4 hidden states cached vs the full 6-layer forward.
+  (c) one full fine-tuning epoch: bucketed dynamic padding vs fixed padding to 128, vs a plain
+      Hugging Face ``Trainer``, and fp32 vs bf16-mixed.
+  (e) peak RSS of a MiniLM fine-tuning run (a ``train.py`` subprocess) and cache sizes on disk.
+
+The accuracy of the naive side is measured by an *equivalence check*: both sides start from
+the same weights, train on the same batches with the same dropout masks, and are scored on the
+same test tweets. (The full runs of our side give its real accuracy.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+THREADS = 2
+BATCH = 32
+EPOCHS = 3
+N_SEEDS = 10
+
+
+# -- setup ------------------------------------------------------------------------------------
+def set_threads(n: int = THREADS) -> None:
+    """Same intra-op threads for every side (re-asserted before each timed piece)."""
+    torch.set_num_threads(n)
+
+
+def quiet_libraries() -> None:
+    os.environ["BERTFREEZE_QUIET"] = "1"
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    warnings.filterwarnings("ignore")
+    with contextlib.suppress(ImportError):
+        import lightning  # noqa: F401  (sets its own log levels on import: import first)
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "transformers", "bertfreeze"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    with contextlib.suppress(Exception):
+        import transformers
+
+        transformers.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()
+
+
+@dataclass
+class Sizes:
+    """How much work: the full bench or the ``--quick`` smoke test."""
+
+    quick: bool
+    n_rows: int | None  # None: every tweet
+    n_seeds: int
+    sweep_steps: int  # sampled uncached steps per variant in (a)
+    last2_steps: int  # sampled steps per side in (b)
+    ft_rounds: int  # interleaved rounds in (c)
+    ft_steps_per_round: int  # timed steps per side per round in (c)
+    check_batches: int  # batches of the equivalence checks
+    full_epochs: bool  # train our side for a real epoch in (b)/(c) (accuracy + extrapolation check)
+    rss_batches: int
+
+    @classmethod
+    def make(cls, quick: bool) -> Sizes:
+        if quick:
+            return cls(True, 600, 2, 4, 4, 2, 2, 3, False, 3)
+        return cls(False, None, N_SEEDS, 24, 24, 3, 8, 30, True, 20)
+
+
+@dataclass
+class Ctx:
+    """Shared state of one bench invocation: data, splits, a private cache, a work dir."""
+
+    data_path: Path  # the CSV every side reads (a subset copy in quick mode)
+    source_path: Path  # the user's CSV
+    sizes: Sizes
+    work: Path
+    full_accuracy: bool = False
+    notes: dict[str, Any] = field(default_factory=dict)
+    _df: Any = None
+    _split: Any = None
+    _tokens: Any = None
+    _tokenizer: Any = None
+
+    @property
+    def cache_root(self) -> Path:
+        return self.work / "cache"
+
+    def cfg(self, freeze: str, tag: str, *extra: str) -> Any:
+        """The composed training config (conf/train.yaml), as ``python train.py`` would see it."""
+        from hydra import compose, initialize_config_dir
+
+        from bertfreeze.paths import CONF_DIR
+
+        run_dir = self.work / "runs" / tag
+        overrides = [
+            f"freeze={freeze}",
+            f"data.path={self.data_path}",
+            f"paths.output_dir={run_dir}",
+            "trainer.accelerator=cpu",
+            *extra,
+        ]
+        with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+            return compose("train", overrides=overrides)
+
+    def run_dir(self, tag: str) -> Path:
+        d = self.work / "runs" / tag
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    # lazily loaded pieces shared by the benches
+    def load(self) -> None:
+        if self._df is not None:
+            return
+        from bertfreeze.data import DataSpec, load_dataset
+        from bertfreeze.feature_cache import tokenize
+        from bertfreeze.model import load_backbone
+        from bertfreeze.splits import make_split
+
+        cfg = self.cfg("none", "probe")
+        self._df = load_dataset(DataSpec.from_cfg(cfg.data))
+        self._split = make_split(self._df, cfg.data)
+        _, self._tokenizer = load_backbone(str(cfg.model.pretrained))
+        self._tokens = tokenize(self.texts, self._tokenizer, int(cfg.data.max_length))
+
+    @property
+    def texts(self) -> list[str]:
+        self.load()
+        return self._df["text"].tolist()
+
+    @property
+    def labels(self) -> np.ndarray:
+        self.load()
+        return self._df["label"].to_numpy()
+
+    @property
+    def split(self) -> Any:
+        self.load()
+        return self._split
+
+    @property
+    def tokens(self) -> Any:
+        self.load()
+        return self._tokens
+
+    @property
+    def tokenizer(self) -> Any:
+        self.load()
+        return self._tokenizer
+
+
+def make_ctx(data_path: str | Path, quick: bool, full_accuracy: bool = False) -> Ctx:
+    """A private work dir and feature cache (so cache builds are really measured)."""
+    quiet_libraries()
+    set_threads()
+    source = Path(data_path).expanduser().resolve()
+    if not source.is_file():
+        raise SystemExit(
+            f"error: tweets CSV not found: {source} — set BERTFREEZE_DATA or pass --data PATH"
+        )
+    work = Path(tempfile.mkdtemp(prefix="bertfreeze-bench-"))
+    os.environ["BERTFREEZE_CACHE"] = str(work / "cache")
+    sizes = Sizes.make(quick)
+    path = source
+    if sizes.n_rows is not None:
+        import pandas as pd
+
+        df = pd.read_csv(source, dtype=str, keep_default_na=False)
+        df = df.sample(n=min(sizes.n_rows, len(df)), random_state=0)
+        path = work / "subset.csv"
+        df.to_csv(path, index=False)
+    return Ctx(path, source, sizes, work, full_accuracy)
+
+
+def cleanup(ctx: Ctx) -> None:
+    shutil.rmtree(ctx.work, ignore_errors=True)
+
+
+# -- timing helpers ---------------------------------------------------------------------------
+def padded_tokens(batches: Sequence[Sequence[int]], lengths: np.ndarray, pad_to: int | None = None) -> int:
+    return int(sum(len(b) * (pad_to or int(lengths[list(b)].max())) for b in batches))
+
+
+def stratified(batches: Sequence[np.ndarray], k: int, lengths: np.ndarray) -> list[np.ndarray]:
+    """``k`` batches spread evenly over the epoch's range of padded widths (one per stratum).
+
+    The mean step time over these, times the number of batches, estimates the epoch with much
+    less variance than ``k`` random batches would.
+    """
+    order = sorted(range(len(batches)), key=lambda i: (int(lengths[batches[i]].max()), i))
+    k = min(k, len(batches))
+    picks = [order[int((j + 0.5) * len(order) / k)] for j in range(k)]
+    return [batches[i] for i in picks]
+
+
+def mean_sd(xs: Sequence[float]) -> tuple[float, float]:
+    a = np.asarray(xs, dtype=float)
+    return float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0
+
+
+def du(path: Path) -> int:
+    """Bytes on disk under ``path``."""
+    if not path.exists():
+        return 0
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def mib(n_bytes: int | float) -> float:
+    return round(n_bytes / 2**20, 2)
+
+
+def load_avg() -> list[float]:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:  # pragma: no cover - not on Linux
+        return []
+
+
+class Stepper:
+    """One side of a step-level comparison: our module's forward + loss + AdamW step.
+
+    ``batch_of`` turns row positions into a model batch (the project's ``Collate``); the timing
+    covers collation, forward, backward and the optimiser step.
+    """
+
+    def __init__(
+        self,
+        clf: Any,
+        optim: dict[str, Any],
+        start_layer: int,
+        collate: Callable[[list[int]], dict[str, torch.Tensor]],
+        frozen_prefix_eval: int | None = None,
+        bf16: bool = False,
+    ) -> None:
+        from bertfreeze.lit_module import ClassifierModule
+
+        self.clf = clf
+        self.module = ClassifierModule(clf, optim, start_layer=start_layer)
+        self.collate = collate
+        self.bf16 = bf16
+        self.frozen_prefix_eval = frozen_prefix_eval
+        self.optim = optim
+        self.reset_optimizer()
+        self.train_mode()
+
+    def reset_optimizer(self) -> None:
+        """A fresh AdamW over our parameter groups (no moments from earlier steps)."""
+        o = self.optim
+        self.opt = torch.optim.AdamW(
+            self.module._param_groups(), betas=tuple(o.get("betas", (0.9, 0.999))), eps=float(o.get("eps", 1e-8))
+        )
+
+    def train_mode(self) -> None:
+        """Train mode, with the frozen prefix (embeddings + bottom layers) dropout-free."""
+        self.module.train()
+        k = self.frozen_prefix_eval
+        if k is not None:
+            enc = self.clf.encoder
+            enc.embeddings.eval()
+            for layer in enc.encoder.layer[:k]:
+                layer.eval()
+
+    def _ctx(self) -> Any:
+        return torch.autocast("cpu", dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
+
+    def step(self, rows: Sequence[int], seed: int | None = None) -> float:
+        if seed is not None:
+            torch.manual_seed(seed)  # same dropout masks on both sides of a check
+        t0 = time.perf_counter()
+        batch = self.collate(list(rows))
+        with self._ctx():
+            logits = self.module(batch)
+        loss = self.clf.loss(logits, batch["labels"])
+        loss.backward()
+        self.opt.step()
+        self.opt.zero_grad(set_to_none=True)
+        return time.perf_counter() - t0
+
+    @torch.inference_mode()
+    def probabilities(self, rows: np.ndarray, lengths: np.ndarray, batch_size: int = 128) -> np.ndarray:
+        self.module.eval()
+        order = rows[np.argsort(lengths[rows], kind="stable")]
+        out = np.zeros(len(rows), dtype=np.float64)
+        pos = {int(r): i for i, r in enumerate(rows)}
+        for i in range(0, len(order), batch_size):
+            chunk = order[i : i + batch_size].tolist()
+            with self._ctx():
+                p = self.clf.probabilities(self.module(self.collate(chunk))).float().numpy()
+            for r, v in zip(chunk, p, strict=True):
+                out[pos[r]] = v
+        self.train_mode()
+        return out
+
+
+def equivalence_check(
+    ours: Stepper, naive: Stepper, batches: Sequence[np.ndarray], ctx: Ctx
+) -> dict[str, Any]:
+    """Same init, same batches, same dropout masks: do both sides learn the same model?"""
+    naive.clf.load_state_dict(ours.clf.state_dict())
+    ours.reset_optimizer()
+    naive.reset_optimizer()
+    set_threads()
+    t_ours = t_naive = 0.0
+    for i, rows in enumerate(batches):
+        t_ours += ours.step(rows, seed=10_000 + i)
+        t_naive += naive.step(rows, seed=10_000 + i)
+    test = ctx.split.test
+    y = ctx.labels[test]
+    lengths = ctx.tokens.lengths
+    p_ours = ours.probabilities(test, lengths)
+    p_naive = naive.probabilities(test, lengths)
+    return {
+        "train_batches": len(batches),
+        "train_rows": int(sum(len(b) for b in batches)),
+        "test_rows": len(test),
+        "acc_ours": round(float(((p_ours >= 0.5) == y).mean()), 4),
+        "acc_naive": round(float(((p_naive >= 0.5) == y).mean()), 4),
+        "max_abs_prob_diff": float(np.abs(p_ours - p_naive).max()),
+        "prediction_agreement": round(float(((p_ours >= 0.5) == (p_naive >= 0.5)).mean()), 4),
+        "train_s_ours": round(t_ours, 2),
+        "train_s_naive": round(t_naive, 2),
+    }
+
+
+def check_note(check: dict[str, Any]) -> str:
+    return (
+        f"equivalence check ({check['train_batches']} batches, same init/batches/dropout): "
+        f"test acc {check['acc_ours']:.4f} vs {check['acc_naive']:.4f}, "
+        f"{100 * check['prediction_agreement']:.1f}% same predictions, "
+        f"max |dp| {check['max_abs_prob_diff']:.2g}"
+    )
+
+
+def line(
+    key: str,
+    label: str,
+    ours: tuple[str, float, str],
+    naive: tuple[str, float, str],
+    target: float | None,
+    method: str,
+    extrapolated: bool,
+    notes: Sequence[str] = (),
+    **extra: Any,
+) -> dict[str, Any]:
+    """One row of the table: both timings, the ratio naive/ours, both accuracies."""
+    ratio = naive[1] / ours[1] if ours[1] > 0 else float("nan")
+    return {
+        "key": key,
+        "label": label,
+        "ours": {"name": ours[0], "seconds": round(ours[1], 2), "accuracy": ours[2]},
+        "naive": {"name": naive[0], "seconds": round(naive[1], 2), "accuracy": naive[2]},
+        "ratio": round(ratio, 2),
+        "target": target,
+        "met": None if target is None else bool(ratio >= target),
+        "method": method,
+        "extrapolated": extrapolated,
+        "notes": list(notes),
+        **extra,
+    }
+
+
+def _say(msg: str) -> None:
+    print(f"  [{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def _optim(cfg: Any) -> dict[str, Any]:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(cfg.optim, resolve=True)  # type: ignore[return-value]
+
+
+def _epoch_batches(ctx: Ctx, bucket: bool, seed: int = 0) -> list[np.ndarray]:
+    from bertfreeze.datamodule import BucketBatchSampler
+
+    s = BucketBatchSampler(ctx.split.train, ctx.tokens.lengths, BATCH, shuffle=True, seed=seed, bucket=bucket)
+    return s._batches()
+
+
+def _train_run(ctx: Ctx, freeze: str, tag: str, *extra: str) -> tuple[dict[str, Any], float]:
+    """The real ``train()`` (what one sweep job runs, minus interpreter/Hydra start-up)."""
+    from bertfreeze.train_task import train
+
+    set_threads()
+    cfg = ctx.cfg(freeze, tag, *extra)
+    t0 = time.perf_counter()
+    metrics = train(cfg, ctx.run_dir(tag))
+    wall = time.perf_counter() - t0
+    assert metrics is not None
+    return metrics, wall
+
+
+def _prefix_entries(ctx: Ctx) -> list[dict[str, Any]]:
+    """The frozen-prefix cache entries built in this bench (meta + bytes on disk)."""
+    out = []
+    for meta in sorted((ctx.cache_root / "prefix").glob("*/meta.json")):
+        info = json.loads(meta.read_text())
+        out.append({**{k: info.get(k) for k in ("start", "features", "dtype")}, "bytes": du(meta.parent)})
+    return out
+
+
+# -- (a) frozen sweep ------------------------------------------------------------------------
+def bench_frozen_sweep(ctx: Ctx) -> dict[str, Any]:
+    """freeze=all, N seeds x 3 epochs: cached features + N real runs vs re-encoding each epoch."""
+    from bertfreeze.datamodule import Collate, RowInputs
+    from bertfreeze.feature_cache import texts_digest  # noqa: F401  (documents the cache key)
+    from bertfreeze.train_task import build_classifier, build_inputs
+
+    sz = ctx.sizes
+    ctx.load()
+    cfg = ctx.cfg("all", "a-build")
+    optim = _optim(cfg)
+    lengths = ctx.tokens.lengths
+    n_train = len(ctx.split.train)
+
+    # The naive side: the same frozen model, the encoder re-run over every training batch.
+    naive_clf, tokenizer, _ = build_classifier(cfg)
+    tok_inputs = RowInputs("tokens", ctx.tokens, pad_id=tokenizer.pad_token_id or 0)
+    collate_tok = Collate(tok_inputs, ctx.labels)
+    naive = Stepper(naive_clf, optim, 0, collate_tok, frozen_prefix_eval=naive_clf.n_layers)
+    variants = {
+        "random": _epoch_batches(ctx, bucket=False),  # plain shuffled batches, padded to batch max
+        "bucketed": _epoch_batches(ctx, bucket=True),  # our length-bucketed batches
+    }
+    n_batches = {k: len(v) for k, v in variants.items()}
+    picks = {k: stratified(v, sz.sweep_steps, lengths) for k, v in variants.items()}
+    times: dict[str, list[float]] = {k: [] for k in variants}
+    n_chunks = sz.n_seeds + 1
+    for k in variants:  # warm-up (untimed)
+        for rows in variants[k][-2:]:
+            naive.step(rows)
+
+    def naive_chunk(j: int) -> None:
+        set_threads()
+        for k in variants:
+            for rows in picks[k][j::n_chunks]:
+                times[k].append(naive.step(rows))
+
+    load_before = load_avg()
+    naive_chunk(0)
+    # Our side, piece 1: the frozen features of every tweet, computed once (cache miss).
+    _say("a: computing the frozen features once (cache miss) ...")
+    set_threads()
+    t0 = time.perf_counter()
+    clf, tokenizer, plan = build_classifier(cfg)
+    inputs, start, cached = build_inputs(cfg, clf, tokenizer, plan, ctx.texts)
+    build_s = time.perf_counter() - t0
+    assert cached and inputs.kind == "features", "freeze=all should use the feature cache"
+
+    # Equivalence check: the cached head vs the re-encoding head on the same batches.
+    ours_step = Stepper(clf, optim, start, Collate(inputs, ctx.labels))
+    check = equivalence_check(ours_step, naive, variants["bucketed"][: sz.check_batches], ctx)
+    _say(f"a: {check_note(check)}")
+
+    # Our side, pieces 2..: the real train() for each seed (cache hit), naive chunks between.
+    runs = []
+    for seed in range(sz.n_seeds):
+        metrics, wall = _train_run(ctx, "all", f"a-seed{seed}", f"seed={seed}")
+        runs.append({"seed": seed, "wall_s": round(wall, 2), "fit_s": metrics["fit_time_s"], "test_accuracy": metrics["test"]["accuracy"], "cache": metrics["cache"]})
+        _say(f"a: seed {seed}: {wall:.1f} s, test acc {metrics['test']['accuracy']:.4f}")
+        naive_chunk(seed + 1)
+    load_after = load_avg()
+
+    cached_total = build_s + sum(r["wall_s"] for r in runs)
+    acc_mean, acc_sd = mean_sd([r["test_accuracy"] for r in runs])
+    n_epochs = sz.n_seeds * EPOCHS
+    est = {k: float(np.mean(times[k])) * n_batches[k] * n_epochs for k in variants}
+    tokens = {
+        "real": int(lengths[ctx.split.train].sum()),
+        "random": padded_tokens(variants["random"], lengths),
+        "bucketed": padded_tokens(variants["bucketed"], lengths),
+    }
+    acc_ours = f"{acc_mean:.4f} ± {acc_sd:.4f} ({sz.n_seeds} full runs)"
+    acc_naive = f"same model (by construction); check {check['acc_naive']:.4f} vs {check['acc_ours']:.4f}"
+    notes = [check_note(check)]
+    method = (
+        f"ours measured in full: feature build {build_s:.0f} s + {sz.n_seeds} real train() runs "
+        f"(fit+val+test, checkpoints); naive side sampled: {len(times['random'])} + "
+        f"{len(times['bucketed'])} stratified steps (encoder forward + head step) interleaved "
+        f"with our runs, extrapolated to {n_epochs} epochs x {n_batches['random']} batches; "
+        f"naive side excludes val/test encoding (favours it)"
+    )
+    lines = [
+        line(
+            "a",
+            f"frozen sweep: {sz.n_seeds} seeds x {EPOCHS} epochs (freeze=all)",
+            ("cached features", cached_total, acc_ours),
+            ("re-encode every epoch (plain random batches)", est["random"], acc_naive),
+            20.0,
+            method,
+            True,
+            notes,
+        ),
+        line(
+            "a2",
+            "  same, naive side with our bucketed batches (cache effect alone)",
+            ("cached features", cached_total, acc_ours),
+            ("re-encode every epoch (bucketed batches)", est["bucketed"], acc_naive),
+            None,
+            method,
+            True,
+            notes,
+        ),
+    ]
+    entries = _prefix_entries(ctx)
+    return {
+        "lines": lines,
+        "details": {
+            "n_train": n_train,
+            "cache_build_s": round(build_s, 2),
+            "runs": runs,
+            "naive_step_s": {k: round(float(np.mean(v)), 4) for k, v in times.items()},
+            "naive_steps_timed": {k: len(v) for k, v in times.items()},
+            "naive_epoch_s_est": {k: round(float(np.mean(times[k])) * n_batches[k], 2) for k in variants},
+            "batches_per_epoch": n_batches,
+            "tokens_per_epoch": tokens,
+            "equivalence_check": check,
+            "feature_cache_bytes": sum(e["bytes"] for e in entries if e["features"]),
+            "load_avg_before": load_before,
+            "load_avg_after": load_after,
+        },
+    }
+
+
+# -- (b) one last2 epoch ------------------------------------------------------------------------
+def bench_last2_epoch(ctx: Ctx) -> dict[str, Any]:
+    """Train the top 2 layers + head for one epoch: from cached layer-4 states vs full forward."""
+    from bertfreeze.datamodule import Collate, RowInputs
+    from bertfreeze.train_task import build_classifier, build_inputs
+
+    sz = ctx.sizes
+    ctx.load()
+    cfg = ctx.cfg("last2", "b-build")
+    optim = _optim(cfg)
+    lengths = ctx.tokens.lengths
+
+    _say("b: computing the frozen prefix (layers 0-3) once (cache miss) ...")
+    set_threads()
+    load_before = load_avg()
+    t0 = time.perf_counter()
+    clf, tokenizer, plan = build_classifier(cfg)
+    inputs, start, cached = build_inputs(cfg, clf, tokenizer, plan, ctx.texts)
+    build_s = time.perf_counter() - t0
+    assert cached and inputs.kind == "hidden", "freeze=last2 should use the hidden-state cache"
+
+    naive_clf, _, _ = build_classifier(cfg)
+    tok_inputs = RowInputs("tokens", ctx.tokens, pad_id=tokenizer.pad_token_id or 0)
+    ours = Stepper(clf, optim, start, Collate(inputs, ctx.labels))
+    naive = Stepper(naive_clf, optim, 0, Collate(tok_inputs, ctx.labels), frozen_prefix_eval=start)
+    batches = _epoch_batches(ctx, bucket=True)
+    check = equivalence_check(ours, naive, batches[: sz.check_batches], ctx)
+    _say(f"b: {check_note(check)}")
+
+    for rows in batches[-2:]:  # warm-up
+        ours.step(rows)
+        naive.step(rows)
+    picks = stratified(batches, sz.last2_steps, lengths)
+    t_ours: list[float] = []
+    t_naive: list[float] = []
+    set_threads()
+    for i, rows in enumerate(picks):  # interleaved, alternating which side goes first
+        if i % 2:
+            t_naive.append(naive.step(rows))
+            t_ours.append(ours.step(rows))
+        else:
+            t_ours.append(ours.step(rows))
+            t_naive.append(naive.step(rows))
+    n_b = len(batches)
+    est_ours = float(np.mean(t_ours)) * n_b
+    est_naive = float(np.mean(t_naive)) * n_b
+
+    full = None
+    if sz.full_epochs:
+        _say("b: one real last2 epoch with the cache (train(), for accuracy) ...")
+        metrics, wall = _train_run(ctx, "last2", "b-epoch", "trainer.max_epochs=1")
+        full = {"wall_s": round(wall, 2), "fit_s": metrics["fit_time_s"], "test_accuracy": metrics["test"]["accuracy"]}
+    load_after = load_avg()
+    entries = _prefix_entries(ctx)
+    hidden_bytes = sum(e["bytes"] for e in entries if not e["features"] and e["start"] == start)
+    acc_ours = f"{check['acc_ours']:.4f} (check)"
+    if full:
+        acc_ours = f"{full['test_accuracy']:.4f} (1 full epoch); {check['acc_ours']:.4f} (check)"
+    method = (
+        f"{len(t_ours)} stratified steps per side, interleaved step by step, extrapolated to "
+        f"{n_b} batches; prefix build ({build_s:.0f} s, once per sweep) reported separately"
+    )
+    if full:
+        method += f"; real cached epoch: fit {full['fit_s']:.0f} s (incl. validation)"
+    return {
+        "lines": [
+            line(
+                "b",
+                "one last2 epoch (top 2 layers + head train)",
+                (f"cached layer-{start} states", est_ours, acc_ours),
+                ("full 6-layer forward", est_naive, f"{check['acc_naive']:.4f} (check)"),
+                2.5,
+                method,
+                True,
+                [check_note(check), f"prefix cache build (once per sweep, all {len(ctx.labels)} rows): {build_s:.1f} s"],
+            )
+        ],
+        "details": {
+            "start_layer": start,
+            "prefix_build_s": round(build_s, 2),
+            "step_s": {"ours": round(float(np.mean(t_ours)), 4), "naive": round(float(np.mean(t_naive)), 4)},
+            "steps_timed": len(t_ours),
+            "batches_per_epoch": n_b,
+            "full_epoch": full,
+            "equivalence_check": check,
+            "hidden_cache_bytes": hidden_bytes,
+            "load_avg_before": load_before,
+            "load_avg_after": load_after,
+        },
+    }
+
+
+# -- (c) one full fine-tuning epoch ------------------------------------------------------------
+class _FixedBatches(torch.utils.data.Sampler):
+    """Yields a given list of batches (the sampled ones), in order."""
+
+    def __init__(self, batches: Sequence[np.ndarray]) -> None:
+        self.batches = [list(map(int, b)) for b in batches]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+def _lightning_chunk(module: Any, collate: Any, n_rows: int, batches: Sequence[np.ndarray], precision: str) -> list[float]:
+    """Fit ``module`` on exactly ``batches`` with a Lightning Trainer; step-to-step seconds.
+
+    The first batch is a warm-up; each timed interval covers fetching/collating the next batch
+    and a full training step (forward, backward, AdamW, scheduler, logging).
+    """
+    import lightning as L
+    from torch.utils.data import DataLoader
+
+    stamps: list[float] = []
+
+    class StepTimer(L.Callback):
+        def on_train_batch_end(self, *args: Any, **kwargs: Any) -> None:
+            stamps.append(time.perf_counter())
+
+    loader = DataLoader(list(range(n_rows)), batch_sampler=_FixedBatches(batches), collate_fn=collate)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_epochs=1,
+        precision=precision,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        callbacks=[StepTimer()],
+    )
+    set_threads()
+    trainer.fit(module, train_dataloaders=loader)
+    return list(np.diff(stamps))
+
+
+class _HFModel(torch.nn.Module):
+    """Our TextClassifier behind the interface ``transformers.Trainer`` expects."""
+
+    def __init__(self, clf: Any) -> None:
+        super().__init__()
+        self.classifier = clf
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        logits = self.classifier(input_ids, attention_mask)
+        out = {"logits": logits}
+        if labels is not None:
+            out["loss"] = self.classifier.loss(logits, labels)
+        return out
+
+
+class _RowsDataset(torch.utils.data.Dataset):
+    def __init__(self, tokens: Any, labels: np.ndarray, rows: np.ndarray) -> None:
+        self.items = [{"input_ids": tokens[int(i)].tolist(), "labels": int(labels[int(i)])} for i in rows]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return self.items[i]
+
+
+def hf_available() -> str | None:
+    """None if ``transformers.Trainer`` can run here, else why not."""
+    try:
+        import accelerate  # noqa: F401
+    except ImportError:
+        return "accelerate is not installed (transformers.Trainer needs it: pip install 'accelerate>=1.1')"
+    return None
+
+
+def _hf_chunk(model: torch.nn.Module, dataset: Any, tokenizer: Any, steps: int, seed: int, out: Path, lr: float) -> list[float]:
+    """A plain ``transformers.Trainer`` (default collator, no length grouping) for ``steps``."""
+    from transformers import Trainer, TrainerCallback, TrainingArguments
+
+    stamps: list[float] = []
+
+    class StepTimer(TrainerCallback):
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            stamps.append(time.perf_counter())
+
+    args = TrainingArguments(
+        output_dir=str(out),
+        per_device_train_batch_size=BATCH,
+        max_steps=steps,
+        learning_rate=lr,
+        use_cpu=True,
+        report_to="none",
+        save_strategy="no",
+        logging_strategy="no",
+        disable_tqdm=True,
+        seed=seed,
+        dataloader_num_workers=0,
+    )
+    trainer = Trainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer, callbacks=[StepTimer()])
+    set_threads()
+    trainer.train()
+    return list(np.diff(stamps))
+
+
+def bench_finetune_epoch(ctx: Ctx) -> dict[str, Any]:
+    """freeze=none, one epoch: bucketed dynamic padding vs pad-to-128 vs HF Trainer; fp32 vs bf16."""
+    from bertfreeze.datamodule import Collate, RowInputs
+    from bertfreeze.lit_module import ClassifierModule
+    from bertfreeze.train_task import build_classifier
+
+    sz = ctx.sizes
+    ctx.load()
+    cfg = ctx.cfg("none", "c-probe")
+    optim = _optim(cfg)
+    max_length = int(cfg.data.max_length)
+    lengths = ctx.tokens.lengths
+    labels = ctx.labels
+    n_rows = len(labels)
+    train_rows = ctx.split.train
+    pad_id = ctx.tokenizer.pad_token_id or 0
+    collate_dyn = Collate(RowInputs("tokens", ctx.tokens, pad_id=pad_id), labels)
+    collate_fix = Collate(RowInputs("tokens", ctx.tokens, pad_id=pad_id, pad_to=max_length), labels)
+
+    bucketed = _epoch_batches(ctx, bucket=True)
+    random_b = _epoch_batches(ctx, bucket=False)
+    n_b = len(bucketed)
+    real = int(lengths[train_rows].sum())
+    rand_tokens = [padded_tokens(_epoch_batches(ctx, bucket=False, seed=s), lengths) for s in range(5)]
+    tokens = {
+        "real": real,
+        "bucketed": padded_tokens(bucketed, lengths),
+        "fixed_128": len(train_rows) * max_length,
+        "hf_random_mean_of_5_epochs": int(np.mean(rand_tokens)),
+    }
+
+    # Equivalence checks on identical batches: padding to 128 and bf16 change nothing but noise.
+    _say("c: equivalence checks (dynamic vs 128 padding, fp32 vs bf16) ...")
+    check_pad = equivalence_check(
+        Stepper(build_classifier(cfg)[0], optim, 0, collate_dyn),
+        Stepper(build_classifier(cfg)[0], optim, 0, collate_fix),
+        bucketed[: max(2, sz.check_batches // 3)],
+        ctx,
+    )
+    _say(f"c: padding: {check_note(check_pad)}")
+    check_bf16 = equivalence_check(
+        Stepper(build_classifier(cfg)[0], optim, 0, collate_dyn),
+        Stepper(build_classifier(cfg)[0], optim, 0, collate_dyn, bf16=True),
+        bucketed[: max(2, sz.check_batches // 3)],
+        ctx,
+    )
+    _say(f"c: bf16: {check_note(check_bf16)}")
+
+    # Timed sides. Ours: Lightning + ClassifierModule + Collate over sampled bucketed batches.
+    sides: dict[str, dict[str, Any]] = {
+        "ours_fp32": {"module": ClassifierModule(build_classifier(cfg)[0], optim), "collate": collate_dyn, "precision": "32-true"},
+        "ours_bf16": {"module": ClassifierModule(build_classifier(cfg)[0], optim), "collate": collate_dyn, "precision": "bf16-mixed"},
+        "fixed_128": {"module": ClassifierModule(build_classifier(cfg)[0], optim), "collate": collate_fix, "precision": "32-true"},
+    }
+    hf_missing = hf_available()
+    if hf_missing is None:
+        hf_model = _HFModel(build_classifier(cfg)[0])
+        hf_data = _RowsDataset(ctx.tokens, labels, train_rows)
+        sides["hf_trainer"] = {}
+    R, k = sz.ft_rounds, sz.ft_steps_per_round
+    picks = stratified(bucketed, R * k, lengths)
+    warm = bucketed[::7][: R + 1]
+    times: dict[str, list[float]] = {s: [] for s in sides}
+    load_before = load_avg()
+    for r in range(R):
+        order = list(sides)[r % len(sides) :] + list(sides)[: r % len(sides)]
+        for name in order:
+            side = sides[name]
+            if name == "hf_trainer":
+                times[name] += _hf_chunk(hf_model, hf_data, ctx.tokenizer, k + 1, r, ctx.work / "hf", float(optim["lr"]))
+            else:
+                src = random_b[r * (k + 1) : (r + 1) * (k + 1)] if name == "fixed_128" else [warm[r], *picks[r::R]]
+                times[name] += _lightning_chunk(side["module"], side["collate"], n_rows, src, side["precision"])
+        _say(f"c: round {r + 1}/{R}: " + ", ".join(f"{n} {np.mean(t):.3f} s/step" for n, t in times.items()))
+    load_after = load_avg()
+    est = {n: float(np.mean(t)) * n_b for n, t in times.items()}
+
+    full: dict[str, Any] = {}
+    if sz.full_epochs:
+        _say("c: one real fine-tuning epoch (train(), fp32, bucketed) for accuracy ...")
+        m, wall = _train_run(ctx, "none", "c-epoch-fp32", "trainer.max_epochs=1")
+        full["ours_fp32"] = {"wall_s": round(wall, 2), "fit_s": m["fit_time_s"], "test_accuracy": m["test"]["accuracy"]}
+        if ctx.full_accuracy:
+            m, wall = _train_run(ctx, "none", "c-epoch-bf16", "trainer.max_epochs=1", "trainer.precision=bf16-mixed")
+            full["ours_bf16"] = {"wall_s": round(wall, 2), "fit_s": m["fit_time_s"], "test_accuracy": m["test"]["accuracy"]}
+            m, wall = _train_run(ctx, "none", "c-epoch-fixed", "trainer.max_epochs=1", "+data.pad_to_max=true", "data.bucket=false")
+            full["fixed_128"] = {"wall_s": round(wall, 2), "fit_s": m["fit_time_s"], "test_accuracy": m["test"]["accuracy"]}
+
+    def acc(name: str, check: dict[str, Any] | None, side: str) -> str:
+        parts = []
+        if name in full:
+            parts.append(f"{full[name]['test_accuracy']:.4f} (1 full epoch)")
+        if check is not None:
+            parts.append(f"{check[side]:.4f} (check)")
+        return "; ".join(parts) or "not measured"
+
+    n_t = {n: len(t) for n, t in times.items()}
+    method = (
+        f"{n_t['ours_fp32']} timed steps per side in {R} interleaved rounds (Lightning Trainer per "
+        f"round; HF Trainer its own loop), mean step x {n_b} batches; ours on stratified bucketed "
+        f"batches, fixed/HF on their own random batches"
+    )
+    if "ours_fp32" in full:
+        method += f"; real epoch (train(), fp32): fit {full['ours_fp32']['fit_s']:.0f} s incl. validation"
+    lines = [
+        line(
+            "c",
+            "one fine-tuning epoch (freeze=none): padding",
+            ("bucketed dynamic padding", est["ours_fp32"], acc("ours_fp32", check_pad, "acc_ours")),
+            (f"fixed padding to {max_length} (random batches)", est["fixed_128"], acc("fixed_128", check_pad, "acc_naive")),
+            2.0,
+            method,
+            True,
+            [f"padding: {check_note(check_pad)}", f"padded tokens per epoch: {tokens['bucketed']:,} bucketed vs {tokens['fixed_128']:,} fixed ({real:,} real)"],
+            padded_tokens={"ours": tokens["bucketed"], "naive": tokens["fixed_128"], "real": real},
+        )
+    ]
+    if "hf_trainer" in est:
+        lines.append(
+            line(
+                "c2",
+                "one fine-tuning epoch: vs plain HF Trainer",
+                ("ours (Lightning, bucketed)", est["ours_fp32"], acc("ours_fp32", check_pad, "acc_ours")),
+                ("transformers.Trainer, DataCollatorWithPadding", est["hf_trainer"], "not measured"),
+                1.3,
+                method,
+                True,
+                [
+                    "HF side timed only (its own AdamW defaults and schedule; same model and loss), accuracy not measured",
+                    f"padded tokens per epoch: {tokens['bucketed']:,} bucketed vs ~{tokens['hf_random_mean_of_5_epochs']:,} random batches padded to batch max ({real:,} real)",
+                ],
+                padded_tokens={"ours": tokens["bucketed"], "naive": tokens["hf_random_mean_of_5_epochs"], "real": real},
+            )
+        )
+    lines.append(
+        line(
+            "c3",
+            "one fine-tuning epoch: precision",
+            ("bf16-mixed (bucketed)", est["ours_bf16"], acc("ours_bf16", check_bf16, "acc_naive")),
+            ("fp32 (bucketed)", est["ours_fp32"], acc("ours_fp32", check_bf16, "acc_ours")),
+            None,
+            method,
+            True,
+            [f"bf16: {check_note(check_bf16)}"],
+        )
+    )
+    return {
+        "lines": lines,
+        "details": {
+            "batches_per_epoch": n_b,
+            "step_s": {n: round(float(np.mean(t)), 4) for n, t in times.items()},
+            "step_s_sd": {n: round(mean_sd(t)[1], 4) for n, t in times.items()},
+            "steps_timed": n_t,
+            "tokens_per_epoch": tokens,
+            "full_epochs": full,
+            "equivalence_check_padding": check_pad,
+            "equivalence_check_bf16": check_bf16,
+            "hf_trainer": "measured" if hf_missing is None else f"skipped: {hf_missing}",
+            "load_avg_before": load_before,
+            "load_avg_after": load_after,
+        },
+    }
+
+
+# -- (e) memory and cache sizes --------------------------------------------------------------
+def bench_memory(ctx: Ctx, other: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Peak RSS of a real ``train.py`` fine-tuning run (subprocess) and cache sizes on disk."""
+    sz = ctx.sizes
+    run_dir = ctx.work / "rss-run"
+    cache = ctx.work / "rss-cache"
+    cmd = [
+        sys.executable,
+        str(REPO / "train.py"),
+        "freeze=none",
+        "model=minilm",
+        "trainer.max_epochs=1",
+        "trainer.accelerator=cpu",
+        f"+trainer.limit_train_batches={sz.rss_batches}",
+        f"data.path={ctx.data_path}",
+        f"hydra.run.dir={run_dir}",
+        "logger=none",
+        "keep_weights=false",
+    ]
+    # A wrapper process whose only child is train.py, so RUSAGE_CHILDREN is that run alone.
+    wrapper = (
+        "import json, resource, subprocess, sys, time\n"
+        "t = time.perf_counter()\n"
+        "rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)\n"
+        "print(json.dumps({'rc': rc.returncode, 'maxrss_kb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,"
+        " 'wall_s': time.perf_counter() - t, 'stderr': rc.stderr[-2000:]}))\n"
+    )
+    env = {**os.environ, "BERTFREEZE_CACHE": str(cache), "BERTFREEZE_QUIET": "1", "OMP_NUM_THREADS": str(THREADS)}
+    _say(f"e: peak RSS of a fine-tuning run ({sz.rss_batches} training steps + validation + test) ...")
+    out = subprocess.run([sys.executable, "-c", wrapper, *cmd], env=env, capture_output=True, text=True, check=False, cwd=REPO)
+    info = json.loads(out.stdout.strip().splitlines()[-1]) if out.stdout.strip() else {"rc": out.returncode, "stderr": out.stderr[-2000:]}
+    metrics_file = run_dir / "metrics.json"
+    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+    if info.get("rc") != 0 or not metrics:
+        raise RuntimeError(f"train.py failed (rc {info.get('rc')}): {info.get('stderr', '')[-800:]}")
+    rss_mb = float(metrics["peak_rss_mb"])
+    children_mb = round(info["maxrss_kb"] / 1024, 1)
+
+    # Cache sizes: measured where (a)/(b) built them in this invocation, else from earlier results.
+    other = other or {}
+    feat = other.get("feature_cache_bytes")
+    hidden = other.get("hidden_cache_bytes")
+    ctx.load()
+    n = len(ctx.labels)
+    total_tokens = int(ctx.tokens.lengths.sum())
+    hidden_size = 384
+    tok_bytes = du(ctx.cache_root / "tokens")
+    sizes = {
+        "tokens_cache_mib": mib(tok_bytes),
+        "feature_cache_all_mib": mib(feat) if feat else None,
+        "hidden_cache_last2_mib": mib(hidden) if hidden else None,
+        "expected_feature_cache_all_mib": mib(n * hidden_size * 2),
+        "expected_hidden_cache_last2_mib": mib(total_tokens * hidden_size * 2),
+        "rows": n,
+        "tokens": total_tokens,
+        "dtype": "float16",
+    }
+    rss_line = {
+        "key": "e",
+        "label": "peak RSS, MiniLM fine-tuning run (train.py subprocess)",
+        "rss_mb": rss_mb,
+        "rss_children_mb": children_mb,
+        "target_mb": 3072,
+        "met": rss_mb <= 3072,
+        "method": f"train.py freeze=none, {sz.rss_batches} training steps, validation + test; peak_rss_mb from metrics.json (getrusage children: {children_mb} MB)",
+    }
+    return {"lines": [], "memory": rss_line, "cache_sizes": sizes, "details": {"command": cmd, "wall_s": round(info["wall_s"], 1)}}
+
+
+def peak_rss_self_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

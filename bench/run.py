@@ -1,0 +1,395 @@
+"""Run the CPU benchmarks and write bench/results/*.json and docs/benchmarks.md.
+
+    python -m bench.run                    # everything (~25 min on 2 idle cores)
+    python -m bench.run --quick            # smoke test: a 600-tweet subset, few steps (minutes)
+    python -m bench.run --only a,c         # some of them (the table keeps the others' last results)
+    make bench ARGS='--quick'
+
+Benchmarks: (a) frozen sweep, cached features vs re-encoding every epoch; (b) one last2 epoch,
+cached prefix vs full forward; (c) one fine-tuning epoch, bucketed dynamic padding vs fixed
+padding vs a plain HF Trainer, and fp32 vs bf16; (d) sparse baselines (bench/bench_baselines.py);
+(e) peak RSS of a fine-tuning run and the caches' size on disk.
+
+Full runs write bench/results/<name>.json and regenerate docs/benchmarks.md; ``--quick`` writes
+bench/results/quick/ and leaves the docs alone (``--docs`` forces them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results"
+DOCS = REPO / "docs" / "benchmarks.md"
+
+BENCHES: dict[str, tuple[str, str]] = {
+    "a": ("frozen_sweep", "frozen sweep: cached features vs re-encoding every epoch"),
+    "b": ("last2_epoch", "one last2 epoch: cached prefix vs full forward"),
+    "c": ("finetune_epoch", "one fine-tuning epoch: dynamic vs fixed padding, vs HF Trainer, fp32 vs bf16"),
+    "d": ("baselines", "sparse baselines: ours (parallel) vs a plain loop"),
+    "e": ("memory", "peak RSS of a fine-tuning run, cache sizes on disk"),
+}
+
+
+# -- provenance -------------------------------------------------------------------------------
+def cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for row in Path("/proc/cpuinfo").read_text().splitlines():
+            if row.lower().startswith("model name"):
+                return row.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def machine() -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "cpu": cpu_model(),
+        "logical_cores": os.cpu_count(),
+        "platform": platform.platform(),
+        "hostname_hash": None,
+    }
+    with contextlib.suppress(Exception):
+        import psutil
+
+        info["physical_cores"] = psutil.cpu_count(logical=False)
+        info["ram_gib"] = round(psutil.virtual_memory().total / 2**30, 1)
+    with contextlib.suppress(Exception):
+        import hashlib
+
+        info["hostname_hash"] = hashlib.sha256(platform.node().encode()).hexdigest()[:8]
+    return info
+
+
+def versions() -> dict[str, str]:
+    from bertfreeze import runs
+
+    out = dict(runs.versions())
+    for name in ("numpy", "sklearn", "accelerate", "hydra", "torchmetrics"):
+        with contextlib.suppress(Exception):
+            out[name] = __import__(name).__version__
+    return out
+
+
+def file_sha256(path: Path) -> str:
+    from bertfreeze.data import file_sha256 as sha
+
+    return sha(path)
+
+
+# -- the benches ------------------------------------------------------------------------------
+def run_baselines(ctx: Any) -> dict[str, Any]:
+    from bench.bench_training import line
+
+    try:
+        from bench.bench_baselines import bench_baselines
+    except ImportError as err:  # written by another change; the row says so
+        return {
+            "lines": [
+                {
+                    "key": "d",
+                    "label": "sparse baselines (10-fold CV, 3 feature sets)",
+                    "pending": f"bench/bench_baselines.py not importable yet ({err})",
+                    "target": 1.5,
+                    "met": None,
+                }
+            ]
+        }
+    r = bench_baselines(ctx.data_path)
+    return {
+        "lines": [
+            line(
+                "d",
+                "sparse baselines: TF-IDF/count/hashing x 10-fold CV",
+                ("run_baselines (joblib, all cores)", float(r["ours_s"]), f"{r['acc_ours']:.4f} (mean CV)"),
+                ("plain sequential loop", float(r["plain_s"]), f"{r['acc_plain']:.4f} (mean CV)"),
+                1.5,
+                "both sides measured in full, one after the other (bench/bench_baselines.py)",
+                False,
+            )
+        ],
+        "details": {"bench_baselines": r},
+    }
+
+
+def run_one(key: str, ctx: Any, done: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    from bench import bench_training as bt
+
+    if key == "a":
+        return bt.bench_frozen_sweep(ctx)
+    if key == "b":
+        return bt.bench_last2_epoch(ctx)
+    if key == "c":
+        return bt.bench_finetune_epoch(ctx)
+    if key == "d":
+        return run_baselines(ctx)
+    other: dict[str, Any] = {}
+    for k, field in (("a", "feature_cache_bytes"), ("b", "hidden_cache_bytes")):
+        res = done.get(k) or _read(results_dir(ctx.sizes.quick) / f"{BENCHES[k][0]}.json")
+        if res and (res.get("details") or {}).get(field):
+            other[field] = res["details"][field]
+    return bt.bench_memory(ctx, other)
+
+
+def results_dir(quick: bool) -> Path:
+    return RESULTS / "quick" if quick else RESULTS
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _write(path: Path, obj: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
+    tmp.replace(path)
+
+
+# -- rendering --------------------------------------------------------------------------------
+def fmt_s(s: float) -> str:
+    if s >= 3600:
+        return f"{s / 3600:.2f} h"
+    if s >= 120:
+        return f"{s / 60:.1f} min"
+    return f"{s:.1f} s"
+
+
+def fmt_target(line: dict[str, Any]) -> tuple[str, str]:
+    t = line.get("target")
+    if t is None:
+        return "—", "(info)"
+    met = line.get("met")
+    return f"≥ {t:g}×", "met" if met else ("pending" if met is None else "**missed**")
+
+
+def table_rows(results: list[dict[str, Any]]) -> list[str]:
+    rows = [
+        "| | benchmark | ours | time | naive / baseline | time | ratio | target | | accuracy, ours | accuracy, naive |",
+        "|---|---|---|---:|---|---:|---:|---:|---|---|---|",
+    ]
+    for res in results:
+        if res.get("error"):
+            key = res.get("key", "?")
+            rows.append(f"| {key} | {BENCHES.get(key, ('', ''))[1]} | failed: {res['error'].splitlines()[0][:120]} | | | | | | | | |")
+            continue
+        for ln in res.get("lines", []):
+            tgt, met = fmt_target(ln)
+            if ln.get("pending"):
+                rows.append(f"| {ln['key']} | {ln['label']} | pending: {ln['pending']} | | | | | {tgt} | pending | | |")
+                continue
+            star = "*" if ln.get("extrapolated") else ""
+            rows.append(
+                f"| {ln['key']} | {ln['label'].strip()} | {ln['ours']['name']} | {fmt_s(ln['ours']['seconds'])} | "
+                f"{ln['naive']['name']} | {fmt_s(ln['naive']['seconds'])}{star} | **{ln['ratio']:.2f}×** | {tgt} | {met} | "
+                f"{ln['ours']['accuracy']} | {ln['naive']['accuracy']} |"
+            )
+    return rows
+
+
+def memory_rows(results: list[dict[str, Any]]) -> list[str]:
+    mem = next((r for r in results if r.get("key") == "e" and not r.get("error")), None)
+    if not mem:
+        return ["(not measured yet: `python -m bench.run --only e`)"]
+    m, c = mem["memory"], mem["cache_sizes"]
+
+    def size(measured: Any, expected: Any) -> str:
+        return f"{measured} MiB" if measured else f"not built in this run (expected ≈ {expected} MiB)"
+
+    return [
+        "| what | value | target | |",
+        "|---|---:|---:|---|",
+        f"| peak RSS, MiniLM fine-tuning run | {m['rss_mb']:.0f} MB | ≤ {m['target_mb']} MB | {'met' if m['met'] else '**missed**'} |",
+        f"| feature cache, freeze=all ({c['rows']} rows × 384, {c['dtype']}) | {size(c['feature_cache_all_mib'], c['expected_feature_cache_all_mib'])} | | |",
+        f"| hidden-state cache, freeze=last2 ({c['tokens']:,} tokens × 384, {c['dtype']}) | {size(c['hidden_cache_last2_mib'], c['expected_hidden_cache_last2_mib'])} | | |",
+        f"| token-id cache | {c['tokens_cache_mib']} MiB | | |",
+        "",
+        f"RSS method: {m['method']}.",
+    ]
+
+
+def notes(results: list[dict[str, Any]]) -> list[str]:
+    out = []
+    for res in results:
+        for ln in res.get("lines", []):
+            if ln.get("pending"):
+                continue
+            bits = [f"**{ln['key']}** ({fmt_s(ln['naive']['seconds'])} / {fmt_s(ln['ours']['seconds'])}): {ln['method']}."]
+            bits += [f"{n}." for n in ln.get("notes", [])]
+            out.append("- " + " ".join(bits))
+        d = res.get("details") or {}
+        if res.get("key") == "b" and d:
+            out.append(f"- **b** cache build: {d.get('prefix_build_s')} s for the layer-{d.get('start_layer')} states of every tweet (once per sweep, shared by all seeds).")
+        if res.get("key") == "a" and d:
+            out.append(f"- **a** load average before/after: {d.get('load_avg_before')} / {d.get('load_avg_after')}.")
+    return out
+
+
+def provenance(results: list[dict[str, Any]]) -> list[str]:
+    dates = sorted({r.get("date", "?") for r in results})
+    first = next((r for r in results if r.get("machine")), {})
+    mach = first.get("machine", {})
+    ver = first.get("versions", {})
+    modes = sorted({r.get("mode", "?") for r in results})
+    return [
+        f"- date: {', '.join(dates)} ({'/'.join(modes)} mode)",
+        f"- machine: {mach.get('cpu', '?')}, {mach.get('logical_cores', '?')} logical cores, "
+        f"{mach.get('ram_gib', '?')} GiB RAM, {mach.get('platform', '?')}; torch threads: {first.get('threads', '?')} on every side",
+        "- versions: " + ", ".join(f"{k} {v}" for k, v in ver.items() if k != "platform"),
+        f"- data: {first.get('data', {}).get('rows', '?')} tweets (sha256 {str(first.get('data', {}).get('sha256', '?'))[:12]}…)",
+    ]
+
+
+def render(results: list[dict[str, Any]]) -> str:
+    return DOC_TEMPLATE.format(
+        provenance="\n".join(provenance(results)),
+        table="\n".join(table_rows(results)),
+        memory="\n".join(memory_rows(results)),
+        notes="\n".join(notes(results)),
+    )
+
+
+DOC_TEMPLATE = """# Benchmarks
+
+*Generated by `python -m bench.run` (`make bench`) from `bench/results/*.json` — edit the
+template in `bench/run.py`, not this file.*
+
+Every ratio is measured **side by side in one process on one machine**, with the same number of
+torch threads on both sides, and the two sides are **interleaved** (step by step, or in chunks
+between the long pieces) so that background load hits both alike. Ratio = naive time / our time
+(> 1: ours is faster). Times marked \\* were **extrapolated** from a fixed number of timed steps
+(the naive sides would take up to an hour each in full); how is written under the table.
+
+{provenance}
+
+## CPU results
+
+{table}
+
+\\* extrapolated from sampled steps (see below). "check" accuracies come from an *equivalence
+check*: both sides start from the same weights, train on the same batches with the same dropout
+masks, and are scored on the same 10% test tweets — it shows the two sides learn the same model.
+"full runs" / "full epoch" accuracies are real, complete training runs of our side (`train()`).
+
+### Memory and cache sizes
+
+{memory}
+
+### How each line was measured
+
+{notes}
+
+## GPU (bert-base shape): not measured yet
+
+No GPU was available when these benchmarks were written, so **there are no GPU figures yet**.
+`bench/gpu.sh` is a prepared, self-contained script (≤ 8 minutes, no network, no installs; it
+needs torch, transformers, lightning and scikit-learn — not Hydra/OmegaConf):
+
+```bash
+make bench-gpu                 # = bash bench/gpu.sh ; writes bench/results/gpu.json (or $OUT/gpu.json)
+python bench/gpu_bench.py --cpu-smoke   # tiny config on CPU, seconds: checks the script itself
+```
+
+It times bert-base-shaped training (BertConfig defaults: 12 layers, 768 wide, random weights,
+the bert-base-uncased vocabulary from the MiniLM package folder) for freeze=none, last2 (cached
+and uncached) and all (cached), under bf16 autocast, TF32 and fused AdamW, batch 32, max_length
+128 with bucketed dynamic padding. It reports samples/s, the projected wall time of the 30-run
+sweep (10 seeds × 3 modes × 3 epochs × 6,851 training tweets) and the model FLOP utilisation
+(6 × params × tokens per training step, 2 × for forward-only) against a bf16 matmul peak it
+measures itself. Paste its output here once it has run.
+
+## Reproduce
+
+```bash
+make bench                        # full: ~25 min on 2 idle cores
+make bench ARGS='--quick'         # smoke test: minutes, results in bench/results/quick/
+make bench ARGS='--only c'        # one benchmark; the table keeps the others' last results
+```
+"""
+
+
+# -- main -------------------------------------------------------------------------------------
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="smoke test: a small subset, few steps")
+    p.add_argument("--only", default="a,b,c,d,e", help="comma-separated subset of a,b,c,d,e")
+    p.add_argument("--data", default=None, help="tweets train.csv (default: $BERTFREEZE_DATA or data/train.csv)")
+    p.add_argument("--docs", action="store_true", help="also rewrite docs/benchmarks.md in --quick mode")
+    p.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md")
+    p.add_argument("--full-accuracy", action="store_true", help="(c) also train bf16 and fixed-padding epochs in full (+~10 min)")
+    p.add_argument("--keep-work", action="store_true", help="keep the temporary work dir (caches, run dirs)")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    keys = [k.strip() for k in args.only.split(",") if k.strip()]
+    bad = [k for k in keys if k not in BENCHES]
+    if bad:
+        print(f"error: --only {','.join(bad)}: unknown — use a subset of {','.join(BENCHES)}", file=sys.stderr)
+        return 2
+    data = args.data or os.environ.get("BERTFREEZE_DATA") or str(REPO / "data" / "train.csv")
+
+    from bench import bench_training as bt
+
+    ctx = bt.make_ctx(data, args.quick, args.full_accuracy)
+    out_dir = results_dir(args.quick)
+    common = {
+        "mode": "quick" if args.quick else "full",
+        "machine": machine(),
+        "versions": versions(),
+        "threads": bt.THREADS,
+        "data": {"path": str(ctx.source_path), "sha256": file_sha256(ctx.source_path), "rows": len(ctx.labels), "subset_of_source": args.quick},
+    }
+    print(f"bench: {', '.join(keys)} ({common['mode']}), work dir {ctx.work}, {common['machine']['cpu']}, threads {bt.THREADS}", flush=True)
+    done: dict[str, dict[str, Any]] = {}
+    failed = []
+    try:
+        for key in keys:
+            name, title = BENCHES[key]
+            print(f"[{key}] {title}", flush=True)
+            t0 = time.perf_counter()
+            try:
+                res = run_one(key, ctx, done)
+            except Exception as exc:  # one failing bench must not lose the others
+                traceback.print_exc()
+                res = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+                failed.append(key)
+            res = {"key": key, "name": name, "title": title, "date": dt.datetime.now().isoformat(timespec="seconds"), **common, "bench_wall_s": round(time.perf_counter() - t0, 1), **res}
+            done[key] = res
+            _write(out_dir / f"{name}.json", res)
+            for row in table_rows([res])[2:]:
+                print("   " + row, flush=True)
+            if key == "e" and not res.get("error"):
+                for row in memory_rows([res]):
+                    print("   " + row, flush=True)
+            print(f"    -> {out_dir / (name + '.json')} ({res['bench_wall_s']:.0f} s)", flush=True)
+    finally:
+        if not args.keep_work:
+            bt.cleanup(ctx)
+
+    results = [r for r in (_read(out_dir / f"{BENCHES[k][0]}.json") for k in BENCHES) if r]
+    text = render(results)
+    if (not args.quick or args.docs) and not args.no_docs:
+        DOCS.write_text(text)
+        print(f"wrote {DOCS.relative_to(REPO)}")
+    print("\n".join(table_rows(results)))
+    if failed:
+        print(f"error: benchmark(s) {','.join(failed)} failed (see above)", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,119 @@
+"""Loggers: conf/logger/{csv,tensorboard,mlflow,wandb}.yaml compose, instantiate and write their files."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import get_class
+from tiny_bert import tiny_overrides
+
+from bertfreeze.paths import CONF_DIR
+from bertfreeze.train_task import train
+
+
+def compose_run(overrides: list[str], run_dir: Path):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(
+            config_name="train",
+            overrides=[*overrides, f"hydra.run.dir={run_dir}", f"paths.output_dir={run_dir}"],
+            return_hydra_config=True,
+        )
+    HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
+def tiny_run(tiny_bert: Path, tiny_data: Path, run_dir: Path, logger: str) -> dict:
+    cfg = compose_run(
+        [*tiny_overrides(tiny_bert, tiny_data), "freeze=all", f"logger={logger}"], run_dir
+    )
+    metrics = train(cfg, run_dir)
+    assert metrics is not None and metrics["status"] == "completed"
+    return metrics
+
+
+@pytest.mark.parametrize(
+    ("name", "keys"),
+    [
+        ("csv", {"csv"}),
+        ("tensorboard", {"tensorboard"}),
+        ("mlflow", {"mlflow"}),
+        ("wandb", {"wandb"}),
+        ("none", set()),
+        ("[csv,tensorboard]", {"csv", "tensorboard"}),
+    ],
+)
+def test_logger_configs_compose(name: str, keys: set[str], tmp_path: Path) -> None:
+    cfg = compose_run([f"logger={name}"], tmp_path)
+    assert set(cfg.logger) == keys
+    for node in cfg.logger.values():
+        assert get_class(node._target_).__module__.startswith("lightning.pytorch.loggers")
+        # each logger writes below the run dir (or, for mlflow, a tracking URI)
+        where = node.get("save_dir") or node.get("tracking_uri")
+        assert where, node
+
+
+def test_csv_and_tensorboard_write_their_files(
+    tiny_bert: Path, tiny_data: Path, tmp_path: Path, cache_env: Path
+) -> None:
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run_dir = tmp_path / "run"
+    tiny_run(tiny_bert, tiny_data, run_dir, "[csv,tensorboard]")
+    with open(run_dir / "csv" / "metrics.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    columns = set(rows[0])
+    assert {"epoch", "step", "train/loss", "val/loss", "val/accuracy", "test/accuracy"} <= columns
+    assert sum(1 for r in rows if r["train/loss"]) >= 2  # a curve, not a single point
+    events = list((run_dir / "tensorboard").rglob("events.out.tfevents.*"))
+    assert events, sorted(p.name for p in run_dir.rglob("*"))
+    acc = EventAccumulator(str(events[0].parent))
+    acc.Reload()
+    tags = set(acc.Tags()["scalars"])
+    assert {"train/loss", "val/loss", "val/accuracy", "test/accuracy"} <= tags
+    assert len(acc.Scalars("train/loss")) >= 2
+
+
+def test_mlflow_logs_a_run(
+    tiny_bert: Path, tiny_data: Path, tmp_path: Path, cache_env: Path
+) -> None:
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    run_dir = tmp_path / "run"
+    cfg = compose_run(
+        [
+            *tiny_overrides(tiny_bert, tiny_data),
+            "freeze=all",
+            "logger=mlflow",
+            f"logger.mlflow.tracking_uri={uri}",
+        ],
+        run_dir,
+    )
+    assert train(cfg, run_dir) is not None
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name(str(cfg.name))
+    assert exp is not None
+    (run,) = client.search_runs([exp.experiment_id])
+    assert {"train/loss", "val/accuracy", "test/accuracy"} <= set(run.data.metrics)
+
+
+def test_wandb_logs_offline(
+    tiny_bert: Path,
+    tiny_data: Path,
+    tmp_path: Path,
+    cache_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    run_dir = tmp_path / "run"
+    tiny_run(tiny_bert, tiny_data, run_dir, "wandb")
+    assert list(run_dir.rglob("offline-run-*")), sorted(p.name for p in run_dir.rglob("*"))
