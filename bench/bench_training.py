@@ -58,7 +58,13 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore")
     with contextlib.suppress(ImportError):
         import lightning  # noqa: F401  (sets its own log levels on import: import first)
-    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "transformers", "bertfreeze"):
+    for name in (
+        "lightning",
+        "lightning.pytorch",
+        "lightning.fabric",
+        "transformers",
+        "bertfreeze",
+    ):
         logging.getLogger(name).setLevel(logging.ERROR)
     with contextlib.suppress(Exception):
         import transformers
@@ -79,14 +85,14 @@ class Sizes:
     ft_rounds: int  # interleaved rounds in (c)
     ft_steps_per_round: int  # timed steps per side per round in (c)
     check_batches: int  # batches of the equivalence checks
-    full_epochs: bool  # train our side for a real epoch in (b)/(c) (accuracy + extrapolation check)
+    full_epochs: bool  # (c): train our side for a real epoch (accuracy + extrapolation check)
     rss_batches: int
 
     @classmethod
     def make(cls, quick: bool) -> Sizes:
         if quick:
             return cls(True, 600, 2, 4, 4, 2, 2, 3, False, 3)
-        return cls(False, None, N_SEEDS, 24, 24, 3, 8, 30, True, 20)
+        return cls(False, None, N_SEEDS, 24, 24, 4, 6, 24, True, 20)
 
 
 @dataclass
@@ -199,7 +205,9 @@ def cleanup(ctx: Ctx) -> None:
 
 
 # -- timing helpers ---------------------------------------------------------------------------
-def padded_tokens(batches: Sequence[Sequence[int]], lengths: np.ndarray, pad_to: int | None = None) -> int:
+def padded_tokens(
+    batches: Sequence[Sequence[int]], lengths: np.ndarray, pad_to: int | None = None
+) -> int:
     return int(sum(len(b) * (pad_to or int(lengths[list(b)].max())) for b in batches))
 
 
@@ -269,7 +277,9 @@ class Stepper:
         """A fresh AdamW over our parameter groups (no moments from earlier steps)."""
         o = self.optim
         self.opt = torch.optim.AdamW(
-            self.module._param_groups(), betas=tuple(o.get("betas", (0.9, 0.999))), eps=float(o.get("eps", 1e-8))
+            self.module._param_groups(),
+            betas=tuple(o.get("betas", (0.9, 0.999))),
+            eps=float(o.get("eps", 1e-8)),
         )
 
     def train_mode(self) -> None:
@@ -283,7 +293,9 @@ class Stepper:
                 layer.eval()
 
     def _ctx(self) -> Any:
-        return torch.autocast("cpu", dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
+        return (
+            torch.autocast("cpu", dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
+        )
 
     def step(self, rows: Sequence[int], seed: int | None = None) -> float:
         if seed is not None:
@@ -299,7 +311,9 @@ class Stepper:
         return time.perf_counter() - t0
 
     @torch.inference_mode()
-    def probabilities(self, rows: np.ndarray, lengths: np.ndarray, batch_size: int = 128) -> np.ndarray:
+    def probabilities(
+        self, rows: np.ndarray, lengths: np.ndarray, batch_size: int = 128
+    ) -> np.ndarray:
         self.module.eval()
         order = rows[np.argsort(lengths[rows], kind="stable")]
         out = np.zeros(len(rows), dtype=np.float64)
@@ -394,7 +408,9 @@ def _optim(cfg: Any) -> dict[str, Any]:
 def _epoch_batches(ctx: Ctx, bucket: bool, seed: int = 0) -> list[np.ndarray]:
     from bertfreeze.datamodule import BucketBatchSampler
 
-    s = BucketBatchSampler(ctx.split.train, ctx.tokens.lengths, BATCH, shuffle=True, seed=seed, bucket=bucket)
+    s = BucketBatchSampler(
+        ctx.split.train, ctx.tokens.lengths, BATCH, shuffle=True, seed=seed, bucket=bucket
+    )
     return s._batches()
 
 
@@ -416,7 +432,9 @@ def _prefix_entries(ctx: Ctx) -> list[dict[str, Any]]:
     out = []
     for meta in sorted((ctx.cache_root / "prefix").glob("*/meta.json")):
         info = json.loads(meta.read_text())
-        out.append({**{k: info.get(k) for k in ("start", "features", "dtype")}, "bytes": du(meta.parent)})
+        out.append(
+            {**{k: info.get(k) for k in ("start", "features", "dtype")}, "bytes": du(meta.parent)}
+        )
     return out
 
 
@@ -424,7 +442,6 @@ def _prefix_entries(ctx: Ctx) -> list[dict[str, Any]]:
 def bench_frozen_sweep(ctx: Ctx) -> dict[str, Any]:
     """freeze=all, N seeds x 3 epochs: cached features + N real runs vs re-encoding each epoch."""
     from bertfreeze.datamodule import Collate, RowInputs
-    from bertfreeze.feature_cache import texts_digest  # noqa: F401  (documents the cache key)
     from bertfreeze.train_task import build_classifier, build_inputs
 
     sz = ctx.sizes
@@ -477,7 +494,15 @@ def bench_frozen_sweep(ctx: Ctx) -> dict[str, Any]:
     runs = []
     for seed in range(sz.n_seeds):
         metrics, wall = _train_run(ctx, "all", f"a-seed{seed}", f"seed={seed}")
-        runs.append({"seed": seed, "wall_s": round(wall, 2), "fit_s": metrics["fit_time_s"], "test_accuracy": metrics["test"]["accuracy"], "cache": metrics["cache"]})
+        runs.append(
+            {
+                "seed": seed,
+                "wall_s": round(wall, 2),
+                "fit_s": metrics["fit_time_s"],
+                "test_accuracy": metrics["test"]["accuracy"],
+                "cache": metrics["cache"],
+            }
+        )
         _say(f"a: seed {seed}: {wall:.1f} s, test acc {metrics['test']['accuracy']:.4f}")
         naive_chunk(seed + 1)
     load_after = load_avg()
@@ -492,7 +517,9 @@ def bench_frozen_sweep(ctx: Ctx) -> dict[str, Any]:
         "bucketed": padded_tokens(variants["bucketed"], lengths),
     }
     acc_ours = f"{acc_mean:.4f} ± {acc_sd:.4f} ({sz.n_seeds} full runs)"
-    acc_naive = f"same model (by construction); check {check['acc_naive']:.4f} vs {check['acc_ours']:.4f}"
+    acc_naive = (
+        f"same model (by construction); check {check['acc_naive']:.4f} vs {check['acc_ours']:.4f}"
+    )
     notes = [check_note(check)]
     method = (
         f"ours measured in full: feature build {build_s:.0f} s + {sz.n_seeds} real train() runs "
@@ -532,7 +559,9 @@ def bench_frozen_sweep(ctx: Ctx) -> dict[str, Any]:
             "runs": runs,
             "naive_step_s": {k: round(float(np.mean(v)), 4) for k, v in times.items()},
             "naive_steps_timed": {k: len(v) for k, v in times.items()},
-            "naive_epoch_s_est": {k: round(float(np.mean(times[k])) * n_batches[k], 2) for k in variants},
+            "naive_epoch_s_est": {
+                k: round(float(np.mean(times[k])) * n_batches[k], 2) for k in variants
+            },
             "batches_per_epoch": n_batches,
             "tokens_per_epoch": tokens,
             "equivalence_check": check,
@@ -563,6 +592,7 @@ def bench_last2_epoch(ctx: Ctx) -> dict[str, Any]:
     inputs, start, cached = build_inputs(cfg, clf, tokenizer, plan, ctx.texts)
     build_s = time.perf_counter() - t0
     assert cached and inputs.kind == "hidden", "freeze=last2 should use the hidden-state cache"
+    n_layers = clf.n_layers
 
     naive_clf, _, _ = build_classifier(cfg)
     tok_inputs = RowInputs("tokens", ctx.tokens, pad_id=tokenizer.pad_token_id or 0)
@@ -591,10 +621,14 @@ def bench_last2_epoch(ctx: Ctx) -> dict[str, Any]:
     est_naive = float(np.mean(t_naive)) * n_b
 
     full = None
-    if sz.full_epochs:
+    if sz.full_epochs and ctx.full_accuracy:
         _say("b: one real last2 epoch with the cache (train(), for accuracy) ...")
         metrics, wall = _train_run(ctx, "last2", "b-epoch", "trainer.max_epochs=1")
-        full = {"wall_s": round(wall, 2), "fit_s": metrics["fit_time_s"], "test_accuracy": metrics["test"]["accuracy"]}
+        full = {
+            "wall_s": round(wall, 2),
+            "fit_s": metrics["fit_time_s"],
+            "test_accuracy": metrics["test"]["accuracy"],
+        }
     load_after = load_avg()
     entries = _prefix_entries(ctx)
     hidden_bytes = sum(e["bytes"] for e in entries if not e["features"] and e["start"] == start)
@@ -617,13 +651,23 @@ def bench_last2_epoch(ctx: Ctx) -> dict[str, Any]:
                 2.5,
                 method,
                 True,
-                [check_note(check), f"prefix cache build (once per sweep, all {len(ctx.labels)} rows): {build_s:.1f} s"],
+                [
+                    check_note(check),
+                    f"prefix cache build (once per sweep, all {len(ctx.labels)} rows): {build_s:.1f} s",
+                    f"compute bound: an uncached step runs {n_layers} layers forward + {n_layers - start} "
+                    f"backward (~{n_layers + 2 * (n_layers - start)} layer-forward units), a cached one "
+                    f"{n_layers - start} + {n_layers - start} (~{3 * (n_layers - start)} units): caching alone "
+                    f"can give at most ~{(n_layers + 2 * (n_layers - start)) / (3 * (n_layers - start)):.2f}x",
+                ],
             )
         ],
         "details": {
             "start_layer": start,
             "prefix_build_s": round(build_s, 2),
-            "step_s": {"ours": round(float(np.mean(t_ours)), 4), "naive": round(float(np.mean(t_naive)), 4)},
+            "step_s": {
+                "ours": round(float(np.mean(t_ours)), 4),
+                "naive": round(float(np.mean(t_naive)), 4),
+            },
             "steps_timed": len(t_ours),
             "batches_per_epoch": n_b,
             "full_epoch": full,
@@ -649,7 +693,9 @@ class _FixedBatches(torch.utils.data.Sampler):
         return len(self.batches)
 
 
-def _lightning_chunk(module: Any, collate: Any, n_rows: int, batches: Sequence[np.ndarray], precision: str) -> list[float]:
+def _lightning_chunk(
+    module: Any, collate: Any, n_rows: int, batches: Sequence[np.ndarray], precision: str
+) -> list[float]:
     """Fit ``module`` on exactly ``batches`` with a Lightning Trainer; step-to-step seconds.
 
     The first batch is a warm-up; each timed interval covers fetching/collating the next batch
@@ -664,7 +710,9 @@ def _lightning_chunk(module: Any, collate: Any, n_rows: int, batches: Sequence[n
         def on_train_batch_end(self, *args: Any, **kwargs: Any) -> None:
             stamps.append(time.perf_counter())
 
-    loader = DataLoader(list(range(n_rows)), batch_sampler=_FixedBatches(batches), collate_fn=collate)
+    loader = DataLoader(
+        list(range(n_rows)), batch_sampler=_FixedBatches(batches), collate_fn=collate
+    )
     trainer = L.Trainer(
         accelerator="cpu",
         devices=1,
@@ -690,7 +738,12 @@ class _HFModel(torch.nn.Module):
         super().__init__()
         self.classifier = clf
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        labels: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
         logits = self.classifier(input_ids, attention_mask)
         out = {"logits": logits}
         if labels is not None:
@@ -700,7 +753,9 @@ class _HFModel(torch.nn.Module):
 
 class _RowsDataset(torch.utils.data.Dataset):
     def __init__(self, tokens: Any, labels: np.ndarray, rows: np.ndarray) -> None:
-        self.items = [{"input_ids": tokens[int(i)].tolist(), "labels": int(labels[int(i)])} for i in rows]
+        self.items = [
+            {"input_ids": tokens[int(i)].tolist(), "labels": int(labels[int(i)])} for i in rows
+        ]
 
     def __len__(self) -> int:
         return len(self.items)
@@ -718,7 +773,15 @@ def hf_available() -> str | None:
     return None
 
 
-def _hf_chunk(model: torch.nn.Module, dataset: Any, tokenizer: Any, steps: int, seed: int, out: Path, lr: float) -> list[float]:
+def _hf_chunk(
+    model: torch.nn.Module,
+    dataset: Any,
+    tokenizer: Any,
+    steps: int,
+    seed: int,
+    out: Path,
+    lr: float,
+) -> list[float]:
     """A plain ``transformers.Trainer`` (default collator, no length grouping) for ``steps``."""
     from transformers import Trainer, TrainerCallback, TrainingArguments
 
@@ -741,9 +804,16 @@ def _hf_chunk(model: torch.nn.Module, dataset: Any, tokenizer: Any, steps: int, 
         seed=seed,
         dataloader_num_workers=0,
     )
-    trainer = Trainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer, callbacks=[StepTimer()])
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        callbacks=[StepTimer()],
+    )
     set_threads()
-    trainer.train()
+    with contextlib.redirect_stdout(open(os.devnull, "w")):  # noqa: SIM115  (its end-of-train dict)
+        trainer.train()
     return list(np.diff(stamps))
 
 
@@ -770,7 +840,9 @@ def bench_finetune_epoch(ctx: Ctx) -> dict[str, Any]:
     random_b = _epoch_batches(ctx, bucket=False)
     n_b = len(bucketed)
     real = int(lengths[train_rows].sum())
-    rand_tokens = [padded_tokens(_epoch_batches(ctx, bucket=False, seed=s), lengths) for s in range(5)]
+    rand_tokens = [
+        padded_tokens(_epoch_batches(ctx, bucket=False, seed=s), lengths) for s in range(5)
+    ]
     tokens = {
         "real": real,
         "bucketed": padded_tokens(bucketed, lengths),
@@ -797,9 +869,21 @@ def bench_finetune_epoch(ctx: Ctx) -> dict[str, Any]:
 
     # Timed sides. Ours: Lightning + ClassifierModule + Collate over sampled bucketed batches.
     sides: dict[str, dict[str, Any]] = {
-        "ours_fp32": {"module": ClassifierModule(build_classifier(cfg)[0], optim), "collate": collate_dyn, "precision": "32-true"},
-        "ours_bf16": {"module": ClassifierModule(build_classifier(cfg)[0], optim), "collate": collate_dyn, "precision": "bf16-mixed"},
-        "fixed_128": {"module": ClassifierModule(build_classifier(cfg)[0], optim), "collate": collate_fix, "precision": "32-true"},
+        "ours_fp32": {
+            "module": ClassifierModule(build_classifier(cfg)[0], optim),
+            "collate": collate_dyn,
+            "precision": "32-true",
+        },
+        "ours_bf16": {
+            "module": ClassifierModule(build_classifier(cfg)[0], optim),
+            "collate": collate_dyn,
+            "precision": "bf16-mixed",
+        },
+        "fixed_128": {
+            "module": ClassifierModule(build_classifier(cfg)[0], optim),
+            "collate": collate_fix,
+            "precision": "32-true",
+        },
     }
     hf_missing = hf_available()
     if hf_missing is None:
@@ -816,11 +900,22 @@ def bench_finetune_epoch(ctx: Ctx) -> dict[str, Any]:
         for name in order:
             side = sides[name]
             if name == "hf_trainer":
-                times[name] += _hf_chunk(hf_model, hf_data, ctx.tokenizer, k + 1, r, ctx.work / "hf", float(optim["lr"]))
+                times[name] += _hf_chunk(
+                    hf_model, hf_data, ctx.tokenizer, k + 1, r, ctx.work / "hf", float(optim["lr"])
+                )
             else:
-                src = random_b[r * (k + 1) : (r + 1) * (k + 1)] if name == "fixed_128" else [warm[r], *picks[r::R]]
-                times[name] += _lightning_chunk(side["module"], side["collate"], n_rows, src, side["precision"])
-        _say(f"c: round {r + 1}/{R}: " + ", ".join(f"{n} {np.mean(t):.3f} s/step" for n, t in times.items()))
+                src = (
+                    random_b[r * (k + 1) : (r + 1) * (k + 1)]
+                    if name == "fixed_128"
+                    else [warm[r], *picks[r::R]]
+                )
+                times[name] += _lightning_chunk(
+                    side["module"], side["collate"], n_rows, src, side["precision"]
+                )
+        _say(
+            f"c: round {r + 1}/{R}: "
+            + ", ".join(f"{n} {np.mean(t):.3f} s/step" for n, t in times.items())
+        )
     load_after = load_avg()
     est = {n: float(np.mean(t)) * n_b for n, t in times.items()}
 
@@ -828,12 +923,33 @@ def bench_finetune_epoch(ctx: Ctx) -> dict[str, Any]:
     if sz.full_epochs:
         _say("c: one real fine-tuning epoch (train(), fp32, bucketed) for accuracy ...")
         m, wall = _train_run(ctx, "none", "c-epoch-fp32", "trainer.max_epochs=1")
-        full["ours_fp32"] = {"wall_s": round(wall, 2), "fit_s": m["fit_time_s"], "test_accuracy": m["test"]["accuracy"]}
+        full["ours_fp32"] = {
+            "wall_s": round(wall, 2),
+            "fit_s": m["fit_time_s"],
+            "test_accuracy": m["test"]["accuracy"],
+        }
         if ctx.full_accuracy:
-            m, wall = _train_run(ctx, "none", "c-epoch-bf16", "trainer.max_epochs=1", "trainer.precision=bf16-mixed")
-            full["ours_bf16"] = {"wall_s": round(wall, 2), "fit_s": m["fit_time_s"], "test_accuracy": m["test"]["accuracy"]}
-            m, wall = _train_run(ctx, "none", "c-epoch-fixed", "trainer.max_epochs=1", "+data.pad_to_max=true", "data.bucket=false")
-            full["fixed_128"] = {"wall_s": round(wall, 2), "fit_s": m["fit_time_s"], "test_accuracy": m["test"]["accuracy"]}
+            m, wall = _train_run(
+                ctx, "none", "c-epoch-bf16", "trainer.max_epochs=1", "trainer.precision=bf16-mixed"
+            )
+            full["ours_bf16"] = {
+                "wall_s": round(wall, 2),
+                "fit_s": m["fit_time_s"],
+                "test_accuracy": m["test"]["accuracy"],
+            }
+            m, wall = _train_run(
+                ctx,
+                "none",
+                "c-epoch-fixed",
+                "trainer.max_epochs=1",
+                "+data.pad_to_max=true",
+                "data.bucket=false",
+            )
+            full["fixed_128"] = {
+                "wall_s": round(wall, 2),
+                "fit_s": m["fit_time_s"],
+                "test_accuracy": m["test"]["accuracy"],
+            }
 
     def acc(name: str, check: dict[str, Any] | None, side: str) -> str:
         parts = []
@@ -850,17 +966,26 @@ def bench_finetune_epoch(ctx: Ctx) -> dict[str, Any]:
         f"batches, fixed/HF on their own random batches"
     )
     if "ours_fp32" in full:
-        method += f"; real epoch (train(), fp32): fit {full['ours_fp32']['fit_s']:.0f} s incl. validation"
+        method += (
+            f"; real epoch (train(), fp32): fit {full['ours_fp32']['fit_s']:.0f} s incl. validation"
+        )
     lines = [
         line(
             "c",
             "one fine-tuning epoch (freeze=none): padding",
             ("bucketed dynamic padding", est["ours_fp32"], acc("ours_fp32", check_pad, "acc_ours")),
-            (f"fixed padding to {max_length} (random batches)", est["fixed_128"], acc("fixed_128", check_pad, "acc_naive")),
+            (
+                f"fixed padding to {max_length} (random batches)",
+                est["fixed_128"],
+                acc("fixed_128", check_pad, "acc_naive"),
+            ),
             2.0,
             method,
             True,
-            [f"padding: {check_note(check_pad)}", f"padded tokens per epoch: {tokens['bucketed']:,} bucketed vs {tokens['fixed_128']:,} fixed ({real:,} real)"],
+            [
+                f"padding: {check_note(check_pad)}",
+                f"padded tokens per epoch: {tokens['bucketed']:,} bucketed vs {tokens['fixed_128']:,} fixed ({real:,} real)",
+            ],
             padded_tokens={"ours": tokens["bucketed"], "naive": tokens["fixed_128"], "real": real},
         )
     ]
@@ -869,8 +994,16 @@ def bench_finetune_epoch(ctx: Ctx) -> dict[str, Any]:
             line(
                 "c2",
                 "one fine-tuning epoch: vs plain HF Trainer",
-                ("ours (Lightning, bucketed)", est["ours_fp32"], acc("ours_fp32", check_pad, "acc_ours")),
-                ("transformers.Trainer, DataCollatorWithPadding", est["hf_trainer"], "not measured"),
+                (
+                    "ours (Lightning, bucketed)",
+                    est["ours_fp32"],
+                    acc("ours_fp32", check_pad, "acc_ours"),
+                ),
+                (
+                    "transformers.Trainer, DataCollatorWithPadding",
+                    est["hf_trainer"],
+                    "not measured",
+                ),
                 1.3,
                 method,
                 True,
@@ -878,7 +1011,11 @@ def bench_finetune_epoch(ctx: Ctx) -> dict[str, Any]:
                     "HF side timed only (its own AdamW defaults and schedule; same model and loss), accuracy not measured",
                     f"padded tokens per epoch: {tokens['bucketed']:,} bucketed vs ~{tokens['hf_random_mean_of_5_epochs']:,} random batches padded to batch max ({real:,} real)",
                 ],
-                padded_tokens={"ours": tokens["bucketed"], "naive": tokens["hf_random_mean_of_5_epochs"], "real": real},
+                padded_tokens={
+                    "ours": tokens["bucketed"],
+                    "naive": tokens["hf_random_mean_of_5_epochs"],
+                    "real": real,
+                },
             )
         )
     lines.append(
@@ -938,14 +1075,34 @@ def bench_memory(ctx: Ctx, other: dict[str, Any] | None = None) -> dict[str, Any
         "print(json.dumps({'rc': rc.returncode, 'maxrss_kb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,"
         " 'wall_s': time.perf_counter() - t, 'stderr': rc.stderr[-2000:]}))\n"
     )
-    env = {**os.environ, "BERTFREEZE_CACHE": str(cache), "BERTFREEZE_QUIET": "1", "OMP_NUM_THREADS": str(THREADS)}
-    _say(f"e: peak RSS of a fine-tuning run ({sz.rss_batches} training steps + validation + test) ...")
-    out = subprocess.run([sys.executable, "-c", wrapper, *cmd], env=env, capture_output=True, text=True, check=False, cwd=REPO)
-    info = json.loads(out.stdout.strip().splitlines()[-1]) if out.stdout.strip() else {"rc": out.returncode, "stderr": out.stderr[-2000:]}
+    env = {
+        **os.environ,
+        "BERTFREEZE_CACHE": str(cache),
+        "BERTFREEZE_QUIET": "1",
+        "OMP_NUM_THREADS": str(THREADS),
+    }
+    _say(
+        f"e: peak RSS of a fine-tuning run ({sz.rss_batches} training steps + validation + test) ..."
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", wrapper, *cmd],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO,
+    )
+    info = (
+        json.loads(out.stdout.strip().splitlines()[-1])
+        if out.stdout.strip()
+        else {"rc": out.returncode, "stderr": out.stderr[-2000:]}
+    )
     metrics_file = run_dir / "metrics.json"
     metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
     if info.get("rc") != 0 or not metrics:
-        raise RuntimeError(f"train.py failed (rc {info.get('rc')}): {info.get('stderr', '')[-800:]}")
+        raise RuntimeError(
+            f"train.py failed (rc {info.get('rc')}): {info.get('stderr', '')[-800:]}"
+        )
     rss_mb = float(metrics["peak_rss_mb"])
     children_mb = round(info["maxrss_kb"] / 1024, 1)
 
@@ -977,7 +1134,12 @@ def bench_memory(ctx: Ctx, other: dict[str, Any] | None = None) -> dict[str, Any
         "met": rss_mb <= 3072,
         "method": f"train.py freeze=none, {sz.rss_batches} training steps, validation + test; peak_rss_mb from metrics.json (getrusage children: {children_mb} MB)",
     }
-    return {"lines": [], "memory": rss_line, "cache_sizes": sizes, "details": {"command": cmd, "wall_s": round(info["wall_s"], 1)}}
+    return {
+        "lines": [],
+        "memory": rss_line,
+        "cache_sizes": sizes,
+        "details": {"command": cmd, "wall_s": round(info["wall_s"], 1)},
+    }
 
 
 def peak_rss_self_mb() -> float:

@@ -92,7 +92,9 @@ def import_project() -> types.SimpleNamespace:
     )
 
 
-def bucket_batches(bf: Any, rows: np.ndarray, lengths: np.ndarray, batch: int, seed: int) -> list[np.ndarray]:
+def bucket_batches(
+    bf: Any, rows: np.ndarray, lengths: np.ndarray, batch: int, seed: int
+) -> list[np.ndarray]:
     """The training batches of one epoch (BucketBatchSampler, shuffle + length buckets)."""
     if bf.BucketBatchSampler is not None:
         return bf.BucketBatchSampler(rows, lengths, batch, shuffle=True, seed=seed)._batches()
@@ -129,7 +131,11 @@ def find_tokenizer() -> tuple[Any, str]:
 
 
 def find_tweets() -> Path | None:
-    for c in (os.environ.get("BERTFREEZE_DATA"), REPO / "data" / "train.csv", "/work/shared/data/disaster-tweets/train.csv"):
+    for c in (
+        os.environ.get("BERTFREEZE_DATA"),
+        REPO / "data" / "train.csv",
+        "/work/shared/data/disaster-tweets/train.csv",
+    ):
         if c and Path(c).is_file():
             return Path(c)
     return None
@@ -191,13 +197,24 @@ def layer_params(clf: Any) -> int:
 class Runner:
     """One freeze mode: the model, its inputs (tokens / cached hidden / cached features)."""
 
-    def __init__(self, bf: Any, args: Any, mode: str, tokens: Any, labels: np.ndarray, dev: torch.device, config: Any) -> None:
+    def __init__(
+        self,
+        bf: Any,
+        args: Any,
+        mode: str,
+        tokens: Any,
+        labels: np.ndarray,
+        dev: torch.device,
+        config: Any,
+    ) -> None:
         from transformers import BertModel
 
         torch.manual_seed(0)
         self.bf, self.dev, self.mode, self.args = bf, dev, mode, args
         self.tokens, self.labels = tokens, labels
-        self.clf = bf.TextClassifier(BertModel(config), pooling="cls", dropout=0.1, head="sigmoid").to(dev)
+        self.clf = bf.TextClassifier(
+            BertModel(config), pooling="cls", dropout=0.1, head="sigmoid"
+        ).to(dev)
         n = self.clf.n_layers
         spec = {
             "none": bf.FreezeSpec("none", "all", True),
@@ -207,10 +224,16 @@ class Runner:
         self.plan = bf.apply_freeze(self.clf, spec)
         self.cached = mode.endswith("_cached")
         self.start = n - 2 if mode.startswith("last2") else (n if mode.startswith("all") else 0)
-        self.autocast = torch.autocast(dev.type, dtype=torch.bfloat16) if args.bf16 else nullcontext()
+        self.autocast = (
+            torch.autocast(dev.type, dtype=torch.bfloat16) if args.bf16 else nullcontext()
+        )
         params = [p for p in self.clf.parameters() if p.requires_grad]
         fused = dev.type == "cuda"
-        self.opt = torch.optim.AdamW(params, lr=5e-5, fused=fused) if fused else torch.optim.AdamW(params, lr=5e-5)
+        self.opt = (
+            torch.optim.AdamW(params, lr=5e-5, fused=fused)
+            if fused
+            else torch.optim.AdamW(params, lr=5e-5)
+        )
         self.fused = fused
         self.build_s = 0.0
         self.hidden = self.features = None
@@ -226,7 +249,16 @@ class Runner:
         plan = bf.PrefixPlan(self.start, features=self.start == self.clf.n_layers)
         sync(self.dev)
         t0 = time.perf_counter()
-        arrays = bf.compute_prefix(self.clf, self.tokens, plan, 0, batch_size=128, dtype="float16", autocast_bf16=self.args.bf16, device=self.dev)
+        arrays = bf.compute_prefix(
+            self.clf,
+            self.tokens,
+            plan,
+            0,
+            batch_size=128,
+            dtype="float16",
+            autocast_bf16=self.args.bf16,
+            device=self.dev,
+        )
         sync(self.dev)
         self.build_s = time.perf_counter() - t0
         self.train_mode_again()
@@ -237,7 +269,12 @@ class Runner:
         n_tok = int(self.tokens.lengths.sum())
         fwd_params = layer_params(self.clf) * self.start
         flops = 2 * fwd_params * n_tok
-        return {"build_s": round(self.build_s, 3), "tokens": n_tok, "flops": flops, "bytes": int(sum(a.nbytes for a in arrays.values()))}
+        return {
+            "build_s": round(self.build_s, 3),
+            "tokens": n_tok,
+            "flops": flops,
+            "bytes": int(sum(a.nbytes for a in arrays.values())),
+        }
 
     def train_mode_again(self) -> None:
         self.clf.train()
@@ -251,7 +288,9 @@ class Runner:
         bf, dev = self.bf, self.dev
         lengths = self.tokens.lengths[rows]
         real, padded = int(lengths.sum()), int(len(rows) * lengths.max())
-        out: dict[str, torch.Tensor] = {"labels": torch.as_tensor(self.labels[rows]).to(dev, non_blocking=True)}
+        out: dict[str, torch.Tensor] = {
+            "labels": torch.as_tensor(self.labels[rows]).to(dev, non_blocking=True)
+        }
         if self.cached and self.features is not None:
             src = {"features": torch.from_numpy(np.asarray(self.features[rows], dtype=np.float32))}
         elif self.cached:
@@ -323,12 +362,22 @@ class Runner:
 # -- main -----------------------------------------------------------------------------------------
 def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--cpu-smoke", action="store_true", help="tiny config on the CPU (tests the script in seconds)")
+    p.add_argument(
+        "--cpu-smoke",
+        action="store_true",
+        help="tiny config on the CPU (tests the script in seconds)",
+    )
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--max-length", type=int, default=128)
     p.add_argument("--warmup", type=int, default=10, help="untimed steps before each timed epoch")
-    p.add_argument("--no-bf16", dest="bf16", action="store_false", help="fp32/TF32 instead of bf16 autocast")
-    p.add_argument("--out", default=None, help="JSON path (default: $OUT/gpu.json, else bench/results/gpu.json)")
+    p.add_argument(
+        "--no-bf16", dest="bf16", action="store_false", help="fp32/TF32 instead of bf16 autocast"
+    )
+    p.add_argument(
+        "--out",
+        default=None,
+        help="JSON path (default: $OUT/gpu.json, else bench/results/gpu.json)",
+    )
     return p.parse_args(argv)
 
 
@@ -342,7 +391,10 @@ def main(argv: list[str] | None = None) -> int:
     bf = import_project()
     smoke = args.cpu_smoke
     if not smoke and not torch.cuda.is_available():
-        print("error: no CUDA device — run on a GPU machine, or use --cpu-smoke to test the script", file=sys.stderr)
+        print(
+            "error: no CUDA device — run on a GPU machine, or use --cpu-smoke to test the script",
+            file=sys.stderr,
+        )
         return 2
     dev = torch.device("cpu" if smoke else "cuda")
     torch.backends.cuda.matmul.allow_tf32 = True
@@ -350,7 +402,9 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_float32_matmul_precision("high")
     if smoke:
         torch.set_num_threads(min(2, os.cpu_count() or 1))
-        config = BertConfig(hidden_size=64, num_hidden_layers=4, num_attention_heads=2, intermediate_size=128)
+        config = BertConfig(
+            hidden_size=64, num_hidden_layers=4, num_attention_heads=2, intermediate_size=128
+        )
         n_limit, n_train = 400, 320
     else:
         config = BertConfig()  # bert-base: 12 layers, 768 hidden, 12 heads, 3072 intermediate
@@ -361,7 +415,10 @@ def main(argv: list[str] | None = None) -> int:
     n_train = min(n_train, len(tokens))
     train_rows = np.sort(np.random.default_rng(42).permutation(len(tokens))[:n_train])
     batches = bucket_batches(bf, train_rows, tokens.lengths, args.batch_size, seed=0)
-    print(f"data: {source}; train rows {n_train}, {len(batches)} batches of {args.batch_size}", flush=True)
+    print(
+        f"data: {source}; train rows {n_train}, {len(batches)} batches of {args.batch_size}",
+        flush=True,
+    )
     print(f"project code: {bf.via}", flush=True)
 
     if smoke:
@@ -381,14 +438,19 @@ def main(argv: list[str] | None = None) -> int:
             b = r.build_cache()
             b["mfu"] = round(b["flops"] / b["build_s"] / peak, 4) if b["build_s"] > 0 else None
             builds[mode] = b
-            print(f"  {mode}: cache build {b['build_s']:.2f} s over {len(tokens)} tweets (MFU {b['mfu']})", flush=True)
+            print(
+                f"  {mode}: cache build {b['build_s']:.2f} s over {len(tokens)} tweets (MFU {b['mfu']})",
+                flush=True,
+            )
         res = r.epoch(batches, args.warmup)
         trainable, total = bf.count_parameters(r.clf)
         res.update(
             trainable_params=trainable,
             total_params=total,
             mfu=round(res["model_flops"] / res["epoch_s"] / peak, 4),
-            mfu_padded_tokens=round(res["flops_per_token"] * res["tokens_padded"] / res["epoch_s"] / peak, 4),
+            mfu_padded_tokens=round(
+                res["flops_per_token"] * res["tokens_padded"] / res["epoch_s"] / peak, 4
+            ),
             fused_adamw=r.fused,
         )
         results[mode] = res
@@ -409,13 +471,20 @@ def main(argv: list[str] | None = None) -> int:
 
     runs = SEEDS * EPOCHS
     cache_builds = sum(b["build_s"] for b in builds.values()) * (N_TWEETS / len(tokens))
-    sweep_cached = runs * (per_epoch("none") + per_epoch("last2_cached") + per_epoch("all_cached")) + cache_builds
-    sweep_uncached = runs * (per_epoch("none") + per_epoch("last2_uncached") + per_epoch("all_uncached"))
+    sweep_cached = (
+        runs * (per_epoch("none") + per_epoch("last2_cached") + per_epoch("all_cached"))
+        + cache_builds
+    )
+    sweep_uncached = runs * (
+        per_epoch("none") + per_epoch("last2_uncached") + per_epoch("all_uncached")
+    )
     out = {
         "name": "gpu",
         "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "mode": "cpu-smoke" if smoke else "gpu",
-        "device": torch.cuda.get_device_name(0) if dev.type == "cuda" else f"cpu ({platform.processor() or platform.machine()})",
+        "device": torch.cuda.get_device_name(0)
+        if dev.type == "cuda"
+        else f"cpu ({platform.processor() or platform.machine()})",
         "config": {
             "layers": config.num_hidden_layers,
             "hidden": config.hidden_size,
@@ -438,22 +507,39 @@ def main(argv: list[str] | None = None) -> int:
             "uncached_s": round(sweep_uncached, 1),
             "ratio": round(sweep_uncached / sweep_cached, 2) if sweep_cached > 0 else None,
         },
-        "versions": {"torch": torch.__version__, "transformers": tf_version, "cuda": torch.version.cuda, "python": platform.python_version()},
+        "versions": {
+            "torch": torch.__version__,
+            "transformers": tf_version,
+            "cuda": torch.version.cuda,
+            "python": platform.python_version(),
+        },
         "script_wall_s": round(time.perf_counter() - t_start, 1),
     }
     out_path = Path(args.out) if args.out else None
     if out_path is None:
         name = "gpu_cpu_smoke.json" if smoke else "gpu.json"
-        out_path = Path(os.environ["OUT"]) / name if os.environ.get("OUT") else REPO / "bench" / "results" / ("quick" if smoke else "") / name
+        out_path = (
+            Path(os.environ["OUT"]) / name
+            if os.environ.get("OUT")
+            else REPO / "bench" / "results" / ("quick" if smoke else "") / name
+        )
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(out, indent=2) + "\n")
 
-    print(f"\n| mode | samples/s | s/epoch | ms/step | MFU | MFU (padded) | peak mem |\n|---|---:|---:|---:|---:|---:|---:|")
+    print(
+        "\n| mode | samples/s | s/epoch | ms/step | MFU | MFU (padded) | peak mem |\n|---|---:|---:|---:|---:|---:|---:|"
+    )
     for mode, r in results.items():
-        print(f"| {mode} | {r['samples_per_s']:.0f} | {r['epoch_s']:.2f} | {r['ms_per_step']:.1f} | {100 * r['mfu']:.1f}% | {100 * r['mfu_padded_tokens']:.1f}% | {r.get('peak_mem_gib', '—')} |")
+        print(
+            f"| {mode} | {r['samples_per_s']:.0f} | {r['epoch_s']:.2f} | {r['ms_per_step']:.1f} | {100 * r['mfu']:.1f}% | {100 * r['mfu_padded_tokens']:.1f}% | {r.get('peak_mem_gib', '—')} |"
+        )
     sp = out["sweep_projection"]
-    print(f"\nprojected sweep ({sp['what']}): {sp['cached_s'] / 60:.1f} min cached vs {sp['uncached_s'] / 60:.1f} min uncached ({sp['ratio']}x)")
-    print(f"peak {peak / 1e12:.1f} TFLOP/s ({peak_what}); wrote {out_path}; {out['script_wall_s']:.0f} s")
+    print(
+        f"\nprojected sweep ({sp['what']}): {sp['cached_s'] / 60:.1f} min cached vs {sp['uncached_s'] / 60:.1f} min uncached ({sp['ratio']}x)"
+    )
+    print(
+        f"peak {peak / 1e12:.1f} TFLOP/s ({peak_what}); wrote {out_path}; {out['script_wall_s']:.0f} s"
+    )
     return 0
 
 

@@ -35,7 +35,10 @@ DOCS = REPO / "docs" / "benchmarks.md"
 BENCHES: dict[str, tuple[str, str]] = {
     "a": ("frozen_sweep", "frozen sweep: cached features vs re-encoding every epoch"),
     "b": ("last2_epoch", "one last2 epoch: cached prefix vs full forward"),
-    "c": ("finetune_epoch", "one fine-tuning epoch: dynamic vs fixed padding, vs HF Trainer, fp32 vs bf16"),
+    "c": (
+        "finetune_epoch",
+        "one fine-tuning epoch: dynamic vs fixed padding, vs HF Trainer, fp32 vs bf16",
+    ),
     "d": ("baselines", "sparse baselines: ours (parallel) vs a plain loop"),
     "e": ("memory", "peak RSS of a fine-tuning run, cache sizes on disk"),
 }
@@ -109,11 +112,18 @@ def run_baselines(ctx: Any) -> dict[str, Any]:
             line(
                 "d",
                 "sparse baselines: TF-IDF/count/hashing x 10-fold CV",
-                ("run_baselines (joblib, all cores)", float(r["ours_s"]), f"{r['acc_ours']:.4f} (mean CV)"),
+                (
+                    "run_baselines (joblib, all cores)",
+                    float(r["ours_s"]),
+                    f"{r['acc_ours']:.4f} (mean CV)",
+                ),
                 ("plain sequential loop", float(r["plain_s"]), f"{r['acc_plain']:.4f} (mean CV)"),
                 1.5,
                 "both sides measured in full, one after the other (bench/bench_baselines.py)",
                 False,
+                [f"ours run sequentially (n_jobs=1): {r['seq_ours_s']:.1f} s"]
+                if "seq_ours_s" in r
+                else [],
             )
         ],
         "details": {"bench_baselines": r},
@@ -182,12 +192,16 @@ def table_rows(results: list[dict[str, Any]]) -> list[str]:
     for res in results:
         if res.get("error"):
             key = res.get("key", "?")
-            rows.append(f"| {key} | {BENCHES.get(key, ('', ''))[1]} | failed: {res['error'].splitlines()[0][:120]} | | | | | | | | |")
+            rows.append(
+                f"| {key} | {BENCHES.get(key, ('', ''))[1]} | failed: {res['error'].splitlines()[0][:120]} | | | | | | | | |"
+            )
             continue
         for ln in res.get("lines", []):
             tgt, met = fmt_target(ln)
             if ln.get("pending"):
-                rows.append(f"| {ln['key']} | {ln['label']} | pending: {ln['pending']} | | | | | {tgt} | pending | | |")
+                rows.append(
+                    f"| {ln['key']} | {ln['label']} | pending: {ln['pending']} | | | | | {tgt} | pending | | |"
+                )
                 continue
             star = "*" if ln.get("extrapolated") else ""
             rows.append(
@@ -205,7 +219,9 @@ def memory_rows(results: list[dict[str, Any]]) -> list[str]:
     m, c = mem["memory"], mem["cache_sizes"]
 
     def size(measured: Any, expected: Any) -> str:
-        return f"{measured} MiB" if measured else f"not built in this run (expected ≈ {expected} MiB)"
+        return (
+            f"{measured} MiB" if measured else f"not built in this run (expected ≈ {expected} MiB)"
+        )
 
     return [
         "| what | value | target | |",
@@ -222,17 +238,20 @@ def memory_rows(results: list[dict[str, Any]]) -> list[str]:
 def notes(results: list[dict[str, Any]]) -> list[str]:
     out = []
     for res in results:
+        shown: set[str] = set()
         for ln in res.get("lines", []):
             if ln.get("pending"):
                 continue
-            bits = [f"**{ln['key']}** ({fmt_s(ln['naive']['seconds'])} / {fmt_s(ln['ours']['seconds'])}): {ln['method']}."]
-            bits += [f"{n}." for n in ln.get("notes", [])]
+            bits = [
+                f"**{ln['key']}** ({fmt_s(ln['naive']['seconds'])} / {fmt_s(ln['ours']['seconds'])}):"
+            ]
+            for text in [ln["method"], *ln.get("notes", [])]:
+                if text not in shown:
+                    bits.append(f"{text}.")
+                    shown.add(text)
+            if len(bits) == 1:
+                bits.append("measured as above.")
             out.append("- " + " ".join(bits))
-        d = res.get("details") or {}
-        if res.get("key") == "b" and d:
-            out.append(f"- **b** cache build: {d.get('prefix_build_s')} s for the layer-{d.get('start_layer')} states of every tweet (once per sweep, shared by all seeds).")
-        if res.get("key") == "a" and d:
-            out.append(f"- **a** load average before/after: {d.get('load_avg_before')} / {d.get('load_avg_after')}.")
     return out
 
 
@@ -242,10 +261,19 @@ def provenance(results: list[dict[str, Any]]) -> list[str]:
     mach = first.get("machine", {})
     ver = first.get("versions", {})
     modes = sorted({r.get("mode", "?") for r in results})
+    loads = [
+        x[0]
+        for r in results
+        for x in ((r.get("details") or {}).get(k) for k in ("load_avg_before", "load_avg_after"))
+        if x
+    ]
+    load = f"{min(loads):.1f}–{max(loads):.1f}" if loads else "?"
     return [
         f"- date: {', '.join(dates)} ({'/'.join(modes)} mode)",
         f"- machine: {mach.get('cpu', '?')}, {mach.get('logical_cores', '?')} logical cores, "
         f"{mach.get('ram_gib', '?')} GiB RAM, {mach.get('platform', '?')}; torch threads: {first.get('threads', '?')} on every side",
+        f"- 1-minute load average while measuring: {load} (other jobs shared the cores: absolute times are "
+        "noisy, the interleaved ratios much less so)",
         "- versions: " + ", ".join(f"{k} {v}" for k, v in ver.items() if k != "platform"),
         f"- data: {first.get('data', {}).get('rows', '?')} tweets (sha256 {str(first.get('data', {}).get('sha256', '?'))[:12]}…)",
     ]
@@ -324,11 +352,26 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="smoke test: a small subset, few steps")
     p.add_argument("--only", default="a,b,c,d,e", help="comma-separated subset of a,b,c,d,e")
-    p.add_argument("--data", default=None, help="tweets train.csv (default: $BERTFREEZE_DATA or data/train.csv)")
-    p.add_argument("--docs", action="store_true", help="also rewrite docs/benchmarks.md in --quick mode")
+    p.add_argument(
+        "--data",
+        default=None,
+        help="tweets train.csv (default: $BERTFREEZE_DATA or data/train.csv)",
+    )
+    p.add_argument(
+        "--docs", action="store_true", help="also rewrite docs/benchmarks.md in --quick mode"
+    )
     p.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md")
-    p.add_argument("--full-accuracy", action="store_true", help="(c) also train bf16 and fixed-padding epochs in full (+~10 min)")
-    p.add_argument("--keep-work", action="store_true", help="keep the temporary work dir (caches, run dirs)")
+    p.add_argument(
+        "--full-accuracy",
+        action="store_true",
+        help="also train a full cached last2 epoch (b) and bf16 / fixed-padding epochs (c)",
+    )
+    p.add_argument(
+        "--keep-work", action="store_true", help="keep the temporary work dir (caches, run dirs)"
+    )
+    p.add_argument(
+        "--render", action="store_true", help="only rewrite docs/benchmarks.md from stored results"
+    )
     return p.parse_args(argv)
 
 
@@ -337,9 +380,21 @@ def main(argv: list[str] | None = None) -> int:
     keys = [k.strip() for k in args.only.split(",") if k.strip()]
     bad = [k for k in keys if k not in BENCHES]
     if bad:
-        print(f"error: --only {','.join(bad)}: unknown — use a subset of {','.join(BENCHES)}", file=sys.stderr)
+        print(
+            f"error: --only {','.join(bad)}: unknown — use a subset of {','.join(BENCHES)}",
+            file=sys.stderr,
+        )
         return 2
     data = args.data or os.environ.get("BERTFREEZE_DATA") or str(REPO / "data" / "train.csv")
+    if args.render:
+        results = [
+            r
+            for r in (_read(results_dir(args.quick) / f"{v[0]}.json") for v in BENCHES.values())
+            if r
+        ]
+        DOCS.write_text(render(results))
+        print(f"wrote {DOCS.relative_to(REPO)} from {len(results)} result file(s)")
+        return 0
 
     from bench import bench_training as bt
 
@@ -350,9 +405,17 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine(),
         "versions": versions(),
         "threads": bt.THREADS,
-        "data": {"path": str(ctx.source_path), "sha256": file_sha256(ctx.source_path), "rows": len(ctx.labels), "subset_of_source": args.quick},
+        "data": {
+            "path": str(ctx.source_path),
+            "sha256": file_sha256(ctx.source_path),
+            "rows": len(ctx.labels),
+            "subset_of_source": args.quick,
+        },
     }
-    print(f"bench: {', '.join(keys)} ({common['mode']}), work dir {ctx.work}, {common['machine']['cpu']}, threads {bt.THREADS}", flush=True)
+    print(
+        f"bench: {', '.join(keys)} ({common['mode']}), work dir {ctx.work}, {common['machine']['cpu']}, threads {bt.THREADS}",
+        flush=True,
+    )
     done: dict[str, dict[str, Any]] = {}
     failed = []
     try:
@@ -366,7 +429,15 @@ def main(argv: list[str] | None = None) -> int:
                 traceback.print_exc()
                 res = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
                 failed.append(key)
-            res = {"key": key, "name": name, "title": title, "date": dt.datetime.now().isoformat(timespec="seconds"), **common, "bench_wall_s": round(time.perf_counter() - t0, 1), **res}
+            res = {
+                "key": key,
+                "name": name,
+                "title": title,
+                "date": dt.datetime.now().isoformat(timespec="seconds"),
+                **common,
+                "bench_wall_s": round(time.perf_counter() - t0, 1),
+                **res,
+            }
             done[key] = res
             _write(out_dir / f"{name}.json", res)
             for row in table_rows([res])[2:]:

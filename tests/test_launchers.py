@@ -8,6 +8,7 @@ job everywhere, so the float reductions happen in the same order).
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -173,3 +174,44 @@ def test_submitit_local_sweep_matches_basic_launcher(
     # submitit's own bookkeeping: one job folder per run, with its logs and pickled result
     results_pkl = list((sweep / ".submitit").glob("*/*_result.pkl"))
     assert len(results_pkl) == 2
+
+
+def test_slurm_launcher_renders_the_sbatch_script(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No cluster here: render the sbatch file exactly as the plugin would submit it."""
+    submitit = pytest.importorskip("submitit")
+    from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
+    from omegaconf import OmegaConf
+
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    (fake_bin / "srun").write_text("#!/bin/sh\nexit 0\n")
+    (fake_bin / "srun").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake_bin}:{os.environ['PATH']}")
+    cfg = compose_hydra(
+        ["hydra/launcher=slurm", f"hydra.sweep.dir={tmp_path}", "hydra.launcher.partition=gpu"]
+    )
+    HydraConfig.instance().set_config(cfg)
+    params = dict(instantiate(cfg.hydra.launcher).params)
+    # the same mapping as BaseSubmititLauncher.launch
+    executor = submitit.AutoExecutor(
+        folder=params.pop("submitit_folder"),
+        cluster="slurm",
+        slurm_max_num_timeout=params.pop("max_num_timeout"),
+    )
+    base = set(OmegaConf.structured(BaseQueueConf).keys())
+    executor.update_parameters(**{k if k in base else f"slurm_{k}": v for k, v in params.items()})
+    text = executor._executor._make_submission_file_text(
+        "python -u -m submitit.core._submit x", "u"
+    )
+    for line in (
+        "#SBATCH --partition=gpu",
+        "#SBATCH --gpus-per-node=1",
+        "#SBATCH --cpus-per-task=8",
+        "#SBATCH --mem=32GB",
+        "#SBATCH --time=120",
+        "#SBATCH --ntasks-per-node=1",
+        "export OMP_NUM_THREADS=8",
+    ):
+        assert line in text, (line, text)

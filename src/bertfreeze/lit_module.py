@@ -207,8 +207,10 @@ class ClassifierModule(L.LightningModule):
             "betas": tuple(o.get("betas", (0.9, 0.999))),
             "eps": float(o.get("eps", 1e-8)),
         }
-        if o.get("fused") and torch.cuda.is_available() and o.get("name", "adamw") != "bertadam":
-            kwargs["fused"] = True
+        fused = o.get("fused", "auto")
+        on_gpu = self.device.type == "cuda"
+        if (fused is True or (fused == "auto" and on_gpu)) and on_gpu and o.get("name", "adamw") != "bertadam":
+            kwargs["fused"] = True  # one kernel for the whole update
         optimizer = OPTIMIZERS[o.get("name", "adamw")](groups, **kwargs)
         total = max(1, int(self.trainer.estimated_stepping_batches))
         warmup = int(math.ceil(float(o.get("warmup_ratio", 0.0)) * total))
