@@ -92,7 +92,7 @@ class Sizes:
     def make(cls, quick: bool) -> Sizes:
         if quick:
             return cls(True, 600, 2, 4, 4, 2, 2, 3, False, 3)
-        return cls(False, None, N_SEEDS, 24, 24, 4, 6, 24, True, 20)
+        return cls(False, None, N_SEEDS, 24, 24, 6, 4, 24, True, 20)
 
 
 @dataclass
@@ -469,7 +469,9 @@ def bench_frozen_sweep(ctx: Ctx) -> dict[str, Any]:
             naive.step(rows)
 
     def naive_chunk(j: int) -> None:
+        """A few sampled naive steps, after one untimed warm-up step (our run just freed memory)."""
         set_threads()
+        naive.step(variants["bucketed"][j])
         for k in variants:
             for rows in picks[k][j::n_chunks]:
                 times[k].append(naive.step(rows))
@@ -559,6 +561,7 @@ def bench_frozen_sweep(ctx: Ctx) -> dict[str, Any]:
             "runs": runs,
             "naive_step_s": {k: round(float(np.mean(v)), 4) for k, v in times.items()},
             "naive_steps_timed": {k: len(v) for k, v in times.items()},
+            "naive_step_times_s": {k: [round(x, 3) for x in v] for k, v in times.items()},
             "naive_epoch_s_est": {
                 k: round(float(np.mean(times[k])) * n_batches[k], 2) for k in variants
             },
@@ -669,6 +672,10 @@ def bench_last2_epoch(ctx: Ctx) -> dict[str, Any]:
                 "naive": round(float(np.mean(t_naive)), 4),
             },
             "steps_timed": len(t_ours),
+            "step_times_s": {
+                "ours": [round(x, 3) for x in t_ours],
+                "naive": [round(x, 3) for x in t_naive],
+            },
             "batches_per_epoch": n_b,
             "full_epoch": full,
             "equivalence_check": check,
@@ -893,15 +900,23 @@ def bench_finetune_epoch(ctx: Ctx) -> dict[str, Any]:
     R, k = sz.ft_rounds, sz.ft_steps_per_round
     picks = stratified(bucketed, R * k, lengths)
     warm = bucketed[::7][: R + 1]
-    times: dict[str, list[float]] = {s: [] for s in sides}
+    rounds: dict[str, list[list[float]]] = {s: [] for s in sides}
     load_before = load_avg()
     for r in range(R):
         order = list(sides)[r % len(sides) :] + list(sides)[: r % len(sides)]
         for name in order:
             side = sides[name]
             if name == "hf_trainer":
-                times[name] += _hf_chunk(
-                    hf_model, hf_data, ctx.tokenizer, k + 1, r, ctx.work / "hf", float(optim["lr"])
+                rounds[name].append(
+                    _hf_chunk(
+                        hf_model,
+                        hf_data,
+                        ctx.tokenizer,
+                        k + 1,
+                        r,
+                        ctx.work / "hf",
+                        float(optim["lr"]),
+                    )
                 )
             else:
                 src = (
@@ -909,15 +924,21 @@ def bench_finetune_epoch(ctx: Ctx) -> dict[str, Any]:
                     if name == "fixed_128"
                     else [warm[r], *picks[r::R]]
                 )
-                times[name] += _lightning_chunk(
-                    side["module"], side["collate"], n_rows, src, side["precision"]
+                rounds[name].append(
+                    _lightning_chunk(
+                        side["module"], side["collate"], n_rows, src, side["precision"]
+                    )
                 )
         _say(
             f"c: round {r + 1}/{R}: "
-            + ", ".join(f"{n} {np.mean(t):.3f} s/step" for n, t in times.items())
+            + ", ".join(f"{n} {np.mean(t[-1]):.3f} s/step" for n, t in rounds.items())
         )
     load_after = load_avg()
-    est = {n: float(np.mean(t)) * n_b for n, t in times.items()}
+    # Each round is an independent estimate (its own stratified/random batches); the median over
+    # rounds of the per-round mean step keeps one load spike from deciding the result.
+    times = {n: [x for t in rs for x in t] for n, rs in rounds.items()}
+    step_est = {n: float(np.median([np.mean(t) for t in rs])) for n, rs in rounds.items()}
+    est = {n: step_est[n] * n_b for n in rounds}
 
     full: dict[str, Any] = {}
     if sz.full_epochs:
@@ -962,8 +983,9 @@ def bench_finetune_epoch(ctx: Ctx) -> dict[str, Any]:
     n_t = {n: len(t) for n, t in times.items()}
     method = (
         f"{n_t['ours_fp32']} timed steps per side in {R} interleaved rounds (Lightning Trainer per "
-        f"round; HF Trainer its own loop), mean step x {n_b} batches; ours on stratified bucketed "
-        f"batches, fixed/HF on their own random batches"
+        f"round, rotating order; HF Trainer its own loop; the first step of each round untimed), "
+        f"median over rounds of the per-round mean step x {n_b} batches; ours on stratified "
+        f"bucketed batches, fixed/HF on their own random batches"
     )
     if "ours_fp32" in full:
         method += (
@@ -1034,9 +1056,14 @@ def bench_finetune_epoch(ctx: Ctx) -> dict[str, Any]:
         "lines": lines,
         "details": {
             "batches_per_epoch": n_b,
-            "step_s": {n: round(float(np.mean(t)), 4) for n, t in times.items()},
+            "step_s": {n: round(v, 4) for n, v in step_est.items()},
+            "step_s_mean_all": {n: round(float(np.mean(t)), 4) for n, t in times.items()},
+            "step_s_per_round": {
+                n: [round(float(np.mean(t)), 4) for t in rs] for n, rs in rounds.items()
+            },
             "step_s_sd": {n: round(mean_sd(t)[1], 4) for n, t in times.items()},
             "steps_timed": n_t,
+            "step_times_s": {n: [round(x, 3) for x in t] for n, t in times.items()},
             "tokens_per_epoch": tokens,
             "full_epochs": full,
             "equivalence_check_padding": check_pad,

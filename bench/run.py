@@ -252,6 +252,56 @@ def notes(results: list[dict[str, Any]]) -> list[str]:
             if len(bits) == 1:
                 bits.append("measured as above.")
             out.append("- " + " ".join(bits))
+        out += cross_checks(res)
+    return out
+
+
+def cross_checks(res: dict[str, Any]) -> list[str]:
+    """Second opinions from the equivalence checks' own step timings (same batches, both sides)."""
+    d = res.get("details") or {}
+    key = res.get("key")
+    out = []
+    chk = d.get("equivalence_check") or {}
+    if key == "a" and chk.get("train_s_naive") and d.get("naive_step_s"):
+        per = chk["train_s_naive"] / chk["train_batches"]
+        timed = d["naive_step_s"]["bucketed"]
+        line = next((ln for ln in res.get("lines", []) if ln["key"] == "a2"), None)
+        if line:
+            alt = line["ratio"] * per / timed
+            out.append(
+                f"- **a** cross-check: during the equivalence check (first {chk['train_batches']} "
+                f"bucketed batches, not interleaved) a re-encoding step took {per:.2f} s vs "
+                f"{timed:.2f} s in the interleaved sample; at that speed a2 would be {alt:.1f}× "
+                f"(and a ≈ {alt * d['naive_step_s']['random'] / timed:.1f}×) — the spread is "
+                f"machine-load noise."
+            )
+    if key == "b" and chk.get("train_s_ours"):
+        out.append(
+            f"- **b** cross-check: the equivalence check's {chk['train_batches']} steps per side "
+            f"(same batches, alternating) gave {chk['train_s_naive'] / chk['train_s_ours']:.2f}×."
+        )
+    pad = d.get("equivalence_check_padding") or {}
+    if key == "c" and pad.get("train_s_ours"):
+        out.append(
+            f"- **c** cross-check: on the same {pad['train_batches']} bucketed batches (direct "
+            f"loop, no Lightning), padding them to 128 cost "
+            f"{pad['train_s_naive'] / pad['train_s_ours']:.2f}× the dynamic padding."
+        )
+    bf = d.get("equivalence_check_bf16") or {}
+    if key == "c" and bf.get("train_s_naive"):
+        out.append(
+            f"- **c3** cross-check: on the same {bf['train_batches']} batches (direct loop), "
+            f"fp32 / bf16 = {bf['train_s_ours'] / bf['train_s_naive']:.2f}×."
+        )
+    full = (d.get("full_epochs") or {}).get("ours_fp32")
+    if key == "c" and full and d.get("step_s"):
+        est = d["step_s"]["ours_fp32"] * d["batches_per_epoch"]
+        out.append(
+            f"- **c** extrapolation check: a real fp32 fine-tuning epoch (`train()`, "
+            f"max_epochs=1) took {full['fit_s']:.0f} s to fit incl. validation "
+            f"({full['wall_s']:.0f} s with test and loading) vs {est:.0f} s extrapolated for "
+            f"training alone; test accuracy {full['test_accuracy']:.4f}."
+        )
     return out
 
 

@@ -166,7 +166,6 @@ def test_joblib_sweep_matches_basic_launcher(
     run_launcher("parallel", tiny_bert, tiny_data, tmp_path, basic_sweep)
 
 
-@pytest.mark.slow
 def test_submitit_local_sweep_matches_basic_launcher(
     tiny_bert: Path, tiny_data: Path, tmp_path: Path, basic_sweep: dict
 ) -> None:

@@ -11,9 +11,7 @@ All tasks (feature sets x folds) run as one joblib task list over ``n_jobs`` pro
 
 from __future__ import annotations
 
-import json
 import os
-import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,8 @@ from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_sc
 from sklearn.pipeline import Pipeline
 from tqdm import tqdm
 
+from bertfreeze.atomic import atomic_write_text
+from bertfreeze.atomic import write_json_atomic as atomic_write_json
 from bertfreeze.errors import UserError
 from bertfreeze.splits import kfold_splits
 from bertfreeze.text import CachedAnalyzer, paper_preprocess, paper_preprocess_lower
@@ -288,28 +288,6 @@ def format_table(summary: Mapping[str, Mapping[str, float]], paper: bool = True)
             line += f"   {ref['accuracy']:>9.3f} {ref['f1']:>8.3f}"
         lines.append(line)
     return "\n".join(lines)
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to a temp file in the same directory, then ``os.replace`` it into place.
-
-    Readers see either the old file or the complete new one, never a partial write.
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "x", encoding="utf-8", newline="") as fh:  # mode honours the umask
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: str | Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
 def write_outputs(

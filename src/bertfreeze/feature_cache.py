@@ -75,13 +75,16 @@ def texts_digest(texts: Iterable[str]) -> str:
 
 
 def tokenizer_digest(tokenizer: Any) -> str:
+    """Hash of the vocabulary and pipeline (not of call-time truncation/padding state)."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
-    text = (
-        backend.to_str()
-        if backend is not None
-        else json.dumps(tokenizer.get_vocab(), sort_keys=True)
-    )
-    return hashlib.sha256(text.encode()).hexdigest()
+    if backend is None:
+        return hashlib.sha256(
+            json.dumps(tokenizer.get_vocab(), sort_keys=True).encode()
+        ).hexdigest()
+    spec = json.loads(backend.to_str())
+    spec.pop("truncation", None)
+    spec.pop("padding", None)
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 
 def weights_digest(modules: Iterable[torch.nn.Module]) -> str:

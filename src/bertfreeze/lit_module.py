@@ -117,8 +117,9 @@ class ClassifierModule(L.LightningModule):
         self._eval_step(batch, self.val_metrics, self.val_loss)
 
     def on_validation_epoch_end(self) -> None:
-        self.log_dict(self.val_metrics.compute(), prog_bar=False)
-        self.log("val/loss", self.val_loss.compute(), prog_bar=True)
+        # torchmetrics already synced the values across ranks; sync_dist only silences the warning
+        self.log_dict(self.val_metrics.compute(), prog_bar=False, sync_dist=True)
+        self.log("val/loss", self.val_loss.compute(), prog_bar=True, sync_dist=True)
         self.val_metrics.reset()
         self.val_loss.reset()
 
@@ -130,8 +131,8 @@ class ClassifierModule(L.LightningModule):
         self.test_outputs.append({"idx": batch["idx"].cpu(), "prob": probs.detach().float().cpu()})
 
     def on_test_epoch_end(self) -> None:
-        self.log_dict(self.test_metrics.compute())
-        self.log("test/loss", self.test_loss.compute())
+        self.log_dict(self.test_metrics.compute(), sync_dist=True)
+        self.log("test/loss", self.test_loss.compute(), sync_dist=True)
         self.test_metrics.reset()
         self.test_loss.reset()
 
@@ -209,7 +210,11 @@ class ClassifierModule(L.LightningModule):
         }
         fused = o.get("fused", "auto")
         on_gpu = self.device.type == "cuda"
-        if (fused is True or (fused == "auto" and on_gpu)) and on_gpu and o.get("name", "adamw") != "bertadam":
+        if (
+            (fused is True or (fused == "auto" and on_gpu))
+            and on_gpu
+            and o.get("name", "adamw") != "bertadam"
+        ):
             kwargs["fused"] = True  # one kernel for the whole update
         optimizer = OPTIMIZERS[o.get("name", "adamw")](groups, **kwargs)
         total = max(1, int(self.trainer.estimated_stepping_batches))

@@ -8,12 +8,14 @@ features) and get the same logits as the full pass.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import torch
 from torch import nn
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.masking_utils import create_bidirectional_mask
+from transformers.utils import logging as hf_logging
 
 from bertfreeze.errors import UserError
 
@@ -49,6 +51,8 @@ def load_backbone(name_or_path: str) -> tuple[PreTrainedModel, PreTrainedTokeniz
     models in eval mode, and Lightning keeps submodule modes, so dropout would stay off.
     """
     path = resolve_pretrained(name_or_path)
+    if os.environ.get("BERTFREEZE_QUIET"):
+        hf_logging.disable_progress_bar()
     if _looks_local(path):
         folder = Path(path).expanduser()
         if not folder.is_dir():

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
 from bertfreeze import runs
+from bertfreeze.atomic import atomic_write_csv
 from bertfreeze.data import DataSpec, _parse, _texts, file_sha256, read_text_file
 from bertfreeze.errors import UserError
 from bertfreeze.feature_cache import pad_batch, tokenize
@@ -302,13 +302,6 @@ def _resolve_device(device: str) -> str:
     return device
 
 
-def _write_csv(df: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    df.to_csv(tmp, index=False)
-    os.replace(tmp, path)
-
-
 def proba_path(output: Path) -> Path:
     return output.with_name(f"{output.stem}_proba{output.suffix or '.csv'}")
 
@@ -353,8 +346,8 @@ def predict(
         quiet,
     )
     out = Path(output).expanduser()
-    _write_csv(pd.DataFrame({"id": ids, "target": (prob >= threshold).astype(int)}), out)
-    _write_csv(pd.DataFrame({"id": ids, "prob": prob}), proba_path(out))
+    atomic_write_csv(pd.DataFrame({"id": ids, "target": (prob >= threshold).astype(int)}), out)
+    atomic_write_csv(pd.DataFrame({"id": ids, "prob": prob}), proba_path(out))
     return {
         "run_dir": str(selection.run_dir),
         "reason": selection.reason,

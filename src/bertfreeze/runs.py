@@ -7,37 +7,24 @@ only once the run completed — so nothing half-written is ever mistaken for a r
 from __future__ import annotations
 
 import json
-import os
 import platform
 import shutil
 import subprocess
 import sys
-import tempfile
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from bertfreeze.atomic import write_json_atomic
 from bertfreeze.feature_cache import digest
 
 # Keys that say where/how loudly a run happens, not what it computes.
+__all__ = ["write_json_atomic"]  # re-exported: runs.write_json_atomic is used widely
+
 NON_RECIPE_KEYS = ("paths", "hydra", "name", "quiet", "skip_completed", "keep_weights", "logger")
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write JSON via a temp file + rename: readers see the old file or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(obj, fh, indent=2, sort_keys=False, default=str)
-            fh.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
@@ -95,21 +82,19 @@ def config_hash(recipe_dict: dict[str, Any]) -> str:
     return digest(recipe_dict)[:12]
 
 
-def versions() -> dict[str, str]:
-    import lightning
-    import torch
-    import transformers
-
+def versions(extra: tuple[str, ...] = ()) -> dict[str, str]:
+    """Installed versions of the packages that shape results (read from metadata, no imports)."""
     import bertfreeze
 
-    return {
-        "bertfreeze": bertfreeze.__version__,
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "lightning": lightning.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
+    out = {"bertfreeze": bertfreeze.__version__}
+    for name in ("torch", "transformers", "lightning", *extra):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    out["python"] = platform.python_version()
+    out["platform"] = platform.platform()
+    return out
 
 
 def git_commit() -> str | None:
@@ -151,7 +136,12 @@ class SweepSummaryCallback(Callback):
         for status_file in sorted(sweep_dir.glob("*/status.json")):
             st = read_json(status_file) or {"status": "unreadable"}
             statuses.setdefault(str(st.get("status")), []).append(status_file.parent.name)
-        failed = statuses.get("failed", []) + statuses.get("unreadable", [])
+        # "running" after the sweep ended means a job was killed (e.g. a cluster timeout)
+        failed = (
+            statuses.get("failed", [])
+            + statuses.get("unreadable", [])
+            + statuses.get("running", [])
+        )
         done = len(statuses.get("completed", []))
         print(f"sweep {sweep_dir}: {done} completed, {len(failed)} failed", file=sys.stderr)
         for name in failed:

@@ -10,6 +10,7 @@ import logging
 import resource
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from safetensors.torch import save_file
 
 from bertfreeze import runs
+from bertfreeze.atomic import atomic_write_csv
 from bertfreeze.data import DataSpec, file_sha256, load_dataset
 from bertfreeze.datamodule import RowInputs, TextDataModule
 from bertfreeze.errors import UserError
@@ -138,9 +140,7 @@ def _write_predictions(path: Path, df: pd.DataFrame, outputs: dict[str, torch.Te
             "label": df["label"].to_numpy()[idx],
         }
     )
-    tmp = path.with_suffix(".tmp")
-    pred.to_csv(tmp, index=False)
-    tmp.replace(path)
+    atomic_write_csv(pred, path)
 
 
 def _load_tested_weights(module: ClassifierModule, best: str | None) -> None:
@@ -155,30 +155,33 @@ def _metric_block(values: dict[str, Any], prefix: str) -> dict[str, float]:
     return {k: float(values[f"{prefix}/{k}"]) for k in keys if f"{prefix}/{k}" in values}
 
 
-def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
-    """Train and test one configuration in ``run_dir``; returns metrics (None when skipped-failed)."""
-    t_start = time.perf_counter()
-    validate_config(cfg)
-    data_spec = DataSpec.from_cfg(cfg.data)
-    df = load_dataset(data_spec)
-    data_sha = file_sha256(data_spec.path)
-    recipe = runs.recipe(cfg, data_sha)
-    chash = runs.config_hash(recipe)
+@dataclass
+class FitResult:
+    """What a fit + final validation/test leaves behind."""
 
-    done = runs.completed_metrics(run_dir)
-    if done and done.get("config_hash") == chash and cfg.skip_completed:
-        log.info("skipping %s: completed with the same config (hash %s)", run_dir, chash)
-        print(f"skip (already completed, config {chash}): {run_dir}")
-        return done
+    val: dict[str, float]
+    test: dict[str, float]
+    outputs: dict[str, torch.Tensor]
+    best_epoch: int | None
+    fit_s: float
+    epochs_run: int
+    is_global_zero: bool
+
+
+def prepare_run_dir(run_dir: Path, chash: str) -> Path | None:
+    """Move aside results of another config, keep a resumable checkpoint, mark the run running.
+
+    Returns the checkpoint to resume from (same config hash, readable), if any.
+    """
     lead = rank_zero_only.rank == 0  # other ranks of a ddp/srun launch leave bookkeeping to rank 0
+    done = runs.completed_metrics(run_dir)
     if lead and done and done.get("config_hash") != chash:
         moved = runs.supersede(run_dir, str(done.get("config_hash")))
         log.warning("config changed: previous results of %s moved to %s", run_dir, moved)
     status = runs.read_json(run_dir / "status.json") or {}
     ckpt = run_dir / "checkpoints" / "last.ckpt"
-    resume = (
-        ckpt if ckpt.is_file() and status.get("config_hash") == chash and _loadable(ckpt) else None
-    )
+    same = status.get("config_hash") == chash
+    resume = ckpt if ckpt.is_file() and same and _loadable(ckpt) else None
     if lead and ckpt.is_file() and resume is None:
         ckpt.unlink()
     if lead:
@@ -186,88 +189,64 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
     if resume is not None:
         log.info("resuming %s from %s", run_dir, resume)
         print(f"resume from checkpoint: {resume}")
+    return resume
 
-    L.seed_everything(int(cfg.seed), workers=True)  # every seed, 0 included
-    if torch.cuda.is_available():
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
 
-    fold = cfg.get("fold")
-    split: Split = make_split(df, cfg.data, fold=None if fold is None else int(fold))
-    clf, tokenizer, plan = build_classifier(cfg)
-    trainable, total = count_parameters(clf)
-    log.info(
-        "parameters: %d trainable of %d (freeze=%s, layers %s)",
-        trainable,
-        total,
-        cfg.freeze.name,
-        list(plan.trainable_layers),
-    )
-    inputs, start, cached = build_inputs(cfg, clf, tokenizer, plan, df["text"].tolist())
-    dm = TextDataModule(
-        inputs,
-        df["label"].to_numpy(),
-        split,
-        batch_size=int(cfg.data.batch_size),
-        eval_batch_size=int(cfg.data.eval_batch_size),
-        seed=int(cfg.seed),
-        bucket=bool(cfg.data.bucket),
-        num_workers=int(cfg.data.num_workers),
-        pin_memory=torch.cuda.is_available(),
-    )
-    module = ClassifierModule(
-        clf, OmegaConf.to_container(cfg.optim, resolve=True), start_layer=start
-    )
-    if cfg.get("compile"):
-        module.classifier = torch.compile(module.classifier)  # type: ignore[assignment]
-
+def fit_and_score(
+    cfg: DictConfig, module: ClassifierModule, dm: TextDataModule, resume: Path | None
+) -> FitResult:
+    """Fit (model selection on validation only), then score val and test once with the best weights."""
     loggers = instantiate_all(cfg.get("logger"))
     callbacks = instantiate_all(cfg.get("callbacks"))
     trainer: L.Trainer = hydra.utils.instantiate(
         cfg.trainer, logger=loggers or False, callbacks=callbacks
     )
-
     t0 = time.perf_counter()
     trainer.fit(module, datamodule=dm, ckpt_path=str(resume) if resume else None)
     fit_s = time.perf_counter() - t0
-    ckpt_cb = trainer.checkpoint_callback
-    best = getattr(ckpt_cb, "best_model_path", "") or None
+    best = getattr(trainer.checkpoint_callback, "best_model_path", "") or None
     best_epoch = None
     if best and Path(best).is_file():
         best_epoch = int(torch.load(best, map_location="cpu", weights_only=True).get("epoch", -1))
-    val_scores = {}
     spawned = isinstance(getattr(trainer.strategy, "launcher", None), _MultiProcessingLauncher)
     if spawned:  # ddp_spawn: fresh logger copies in the workers would delete the fit's csv log
         trainer.loggers = []
-    if len(split.val):
-        val_scores = _metric_block(
+    val = {}
+    if len(dm.split.val):
+        val = _metric_block(
             trainer.validate(module, datamodule=dm, ckpt_path=best, verbose=False)[0], "val"
         )
-    test_scores = _metric_block(
+    test = _metric_block(
         trainer.test(module, datamodule=dm, ckpt_path=best, verbose=False)[0], "test"
     )
-    wall = time.perf_counter() - t_start
     outputs = module.gathered_test_outputs()
     if spawned:  # the test loop ran in worker processes: load the tested weights, predict here
         _load_tested_weights(module, best)
         outputs = module.predict_outputs(dm.test_dataloader())
+    epochs = int(trainer.current_epoch or cfg.trainer.max_epochs)
+    return FitResult(val, test, outputs, best_epoch, fit_s, epochs, trainer.is_global_zero)
 
-    if not trainer.is_global_zero:
-        return None
-    _write_predictions(run_dir / "predictions.csv", df, outputs)
-    if cfg.keep_weights:
-        state = {
-            k: v.detach().cpu().contiguous()
-            for k, v in module.trainable_state_dict().items()
-            if k.startswith("classifier.")
-        }
-        save_file(state, str(run_dir / "trainable.safetensors"))
-    n_seen = len(split.train) * int(trainer.current_epoch or cfg.trainer.max_epochs)
-    metrics: dict[str, Any] = {
+
+def metrics_record(
+    cfg: DictConfig,
+    run_dir: Path,
+    recipe: dict[str, Any],
+    data: dict[str, Any],
+    plan: FreezePlan,
+    params: tuple[int, int],
+    cached: bool,
+    result: FitResult,
+    wall_s: float,
+    resumed: bool,
+) -> dict[str, Any]:
+    """The self-describing ``metrics.json`` (schema: docs/schemas.md)."""
+    n_seen = data["n_train"] * result.epochs_run
+    fold = cfg.get("fold")
+    return {
         "schema_version": 1,
         "status": "completed",
         "run_dir": str(run_dir),
-        "config_hash": chash,
+        "config_hash": runs.config_hash(recipe),
         "experiment": cfg.get("experiment_name", "default"),
         "backbone": cfg.model.name,
         "pretrained": resolve_pretrained(str(cfg.model.pretrained)),
@@ -291,32 +270,99 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
         "epochs": int(cfg.trainer.max_epochs),
         "precision": str(cfg.trainer.precision),
         "cache": cached,
-        "trainable_params": trainable,
-        "total_params": total,
-        "wall_time_s": round(wall, 3),
-        "fit_time_s": round(fit_s, 3),
-        "samples_per_s": round(n_seen / fit_s, 2) if fit_s > 0 else None,
+        "trainable_params": params[0],
+        "total_params": params[1],
+        "wall_time_s": round(wall_s, 3),
+        "fit_time_s": round(result.fit_s, 3),
+        "samples_per_s": round(n_seen / result.fit_s, 2) if result.fit_s > 0 else None,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "best_epoch": best_epoch,
-        "resumed_from_checkpoint": resume is not None,
-        "data": {
-            "name": cfg.data.name,
-            "path": str(data_spec.path),
-            "sha256": data_sha,
-            "n_rows": len(df),
-            "n_train": len(split.train),
-            "n_val": len(split.val),
-            "n_test": len(split.test),
-            "split": "fold"
-            if fold is not None
-            else ("holdout_ids" if cfg.data.holdout_ids else "holdout"),
-        },
-        "val": val_scores,
-        "test": test_scores,
+        "best_epoch": result.best_epoch,
+        "resumed_from_checkpoint": resumed,
+        "data": data,
+        "val": result.val,
+        "test": result.test,
         "versions": runs.versions(),
         "git_commit": runs.git_commit(),
         "config": runs.flatten(recipe),
     }
+
+
+def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
+    """Train and test one configuration in ``run_dir``; returns its metrics (None off rank 0)."""
+    t_start = time.perf_counter()
+    validate_config(cfg)
+    data_spec = DataSpec.from_cfg(cfg.data)
+    df = load_dataset(data_spec)
+    data_sha = file_sha256(data_spec.path)
+    recipe = runs.recipe(cfg, data_sha)
+    chash = runs.config_hash(recipe)
+    done = runs.completed_metrics(run_dir)
+    if done and done.get("config_hash") == chash and cfg.skip_completed:
+        log.info("skipping %s: completed with the same config (hash %s)", run_dir, chash)
+        print(f"skip (already completed, config {chash}): {run_dir}")
+        return done
+    resume = prepare_run_dir(run_dir, chash)
+
+    L.seed_everything(int(cfg.seed), workers=True)  # every seed, 0 included
+    if torch.cuda.is_available():
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    fold = cfg.get("fold")
+    split: Split = make_split(df, cfg.data, fold=None if fold is None else int(fold))
+    clf, tokenizer, plan = build_classifier(cfg)
+    params = count_parameters(clf)
+    log.info(
+        "parameters: %d trainable of %d (freeze=%s, layers %s)",
+        *params,
+        cfg.freeze.name,
+        list(plan.trainable_layers),
+    )
+    inputs, start, cached = build_inputs(cfg, clf, tokenizer, plan, df["text"].tolist())
+    dm = TextDataModule(
+        inputs,
+        df["label"].to_numpy(),
+        split,
+        batch_size=int(cfg.data.batch_size),
+        eval_batch_size=int(cfg.data.eval_batch_size),
+        seed=int(cfg.seed),
+        bucket=bool(cfg.data.bucket),
+        num_workers=int(cfg.data.num_workers),
+        pin_memory=torch.cuda.is_available(),
+    )
+    module = ClassifierModule(
+        clf, OmegaConf.to_container(cfg.optim, resolve=True), start_layer=start
+    )
+    if cfg.get("compile"):
+        module.classifier.compile()  # in place: state_dict keys (and checkpoints) stay the same
+    result = fit_and_score(cfg, module, dm, resume)
+    if not result.is_global_zero:
+        return None
+
+    _write_predictions(run_dir / "predictions.csv", df, result.outputs)
+    if cfg.keep_weights:
+        state = {
+            k: v.detach().cpu().contiguous()
+            for k, v in module.trainable_state_dict().items()
+            if k.startswith("classifier.")
+        }
+        save_file(state, str(run_dir / "trainable.safetensors"))
+    split_kind = (
+        "fold" if fold is not None else ("holdout_ids" if cfg.data.holdout_ids else "holdout")
+    )
+    data = {
+        "name": cfg.data.name,
+        "path": str(data_spec.path),
+        "sha256": data_sha,
+        "n_rows": len(df),
+        "n_train": len(split.train),
+        "n_val": len(split.val),
+        "n_test": len(split.test),
+        "split": split_kind,
+    }
+    wall = time.perf_counter() - t_start
+    metrics = metrics_record(
+        cfg, run_dir, recipe, data, plan, params, cached, result, wall, resume is not None
+    )
     runs.write_json_atomic(run_dir / "metrics.json", metrics)
     runs.write_json_atomic(run_dir / "status.json", {"status": "completed", "config_hash": chash})
     for f in (run_dir / "checkpoints").glob("*.ckpt"):

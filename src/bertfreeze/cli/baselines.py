@@ -8,7 +8,6 @@ then runs features x folds cross-validation and writes ``folds.csv``, ``summary.
 from __future__ import annotations
 
 import logging
-import platform
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from omegaconf import DictConfig
 
 import bertfreeze
 import bertfreeze.paths
+from bertfreeze import runs
 from bertfreeze.baselines import (
     feature_sets,
     format_table,
@@ -33,21 +33,7 @@ log = logging.getLogger(__name__)
 
 
 def _versions() -> dict[str, str]:
-    import joblib
-    import nltk
-    import numpy
-    import pandas
-    import sklearn
-
-    return {
-        "bertfreeze": bertfreeze.__version__,
-        "scikit-learn": sklearn.__version__,
-        "numpy": numpy.__version__,
-        "pandas": pandas.__version__,
-        "joblib": joblib.__version__,
-        "nltk": nltk.__version__,
-        "python": platform.python_version(),
-    }
+    return runs.versions(("scikit-learn", "numpy", "pandas", "joblib", "nltk"))
 
 
 def run(cfg: DictConfig) -> Path:
