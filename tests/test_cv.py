@@ -15,7 +15,16 @@ from bertfreeze.splits import kfold_splits
 
 def test_cv_runs_use_the_baselines_folds(tiny_bert: Path, tiny_data: Path, tmp_path: Path) -> None:
     sweep = tmp_path / "cv"
-    args = ["train.py", "-m", "experiment=cv", "fold=0,2", "data.n_folds=4", "freeze=all", *tiny_overrides(tiny_bert, tiny_data), f"hydra.sweep.dir={sweep}"]
+    args = [
+        "train.py",
+        "-m",
+        "experiment=cv",
+        "fold=0,2",
+        "data.n_folds=4",
+        "freeze=all",
+        *tiny_overrides(tiny_bert, tiny_data),
+        f"hydra.sweep.dir={sweep}",
+    ]
     res = run_cli(args, REPO_ROOT, {"BERTFREEZE_CACHE": str(tmp_path / "cache")})
     assert res.returncode == 0, res.stderr[-3000:]
     df = load_dataset(DataSpec(path=str(tiny_data)))
@@ -29,5 +38,15 @@ def test_cv_runs_use_the_baselines_folds(tiny_bert: Path, tiny_data: Path, tmp_p
 
 
 def test_cv_without_fold_is_a_clear_error(tiny_bert: Path, tiny_data: Path, tmp_path: Path) -> None:
-    res = run_cli(["train.py", "cv=true", *tiny_overrides(tiny_bert, tiny_data), f"hydra.run.dir={tmp_path / 'r'}"], REPO_ROOT)
-    assert res.returncode == 2 and "one job per fold" in res.stderr and "Traceback" not in res.stderr
+    res = run_cli(
+        [
+            "train.py",
+            "cv=true",
+            *tiny_overrides(tiny_bert, tiny_data),
+            f"hydra.run.dir={tmp_path / 'r'}",
+        ],
+        REPO_ROOT,
+    )
+    assert (
+        res.returncode == 2 and "one job per fold" in res.stderr and "Traceback" not in res.stderr
+    )
