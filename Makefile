@@ -7,7 +7,7 @@ ARGS ?=
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-all lint format baselines train sweep quickstart report bench bench-gpu data predict clean
+.PHONY: help install test test-all lint format baselines train sweep quickstart report bench bench-quick bench-gpu data predict clean
 
 help: ## List every target with one line each
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ report: ## Tables, figures and statistical tests from finished runs (outputs/rep
 
 bench: ## CPU benchmarks, ratios measured side by side (bench/results, docs/benchmarks.md)
 	$(PY) -m bench.run $(ARGS)
+
+bench-quick: ## Smoke-test the CPU benchmarks (~1-3 min; bench/results/quick/)
+	$(PY) -m bench.run --quick $(ARGS)
 
 bench-gpu: ## The GPU throughput benchmark (run on an H100/H200 machine)
 	bash bench/gpu.sh

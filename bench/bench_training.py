@@ -461,7 +461,11 @@ def bench_frozen_sweep(ctx: Ctx) -> dict[str, Any]:
         "bucketed": _epoch_batches(ctx, bucket=True),  # our length-bucketed batches
     }
     n_batches = {k: len(v) for k, v in variants.items()}
-    picks = {k: stratified(v, sz.sweep_steps, lengths) for k, v in variants.items()}
+    rng = np.random.default_rng(0)  # spread narrow and wide picks over the chunks at random
+    picks = {}
+    for k, v in variants.items():
+        chosen = stratified(v, sz.sweep_steps, lengths)
+        picks[k] = [chosen[i] for i in rng.permutation(len(chosen))]
     times: dict[str, list[float]] = {k: [] for k in variants}
     n_chunks = sz.n_seeds + 1
     for k in variants:  # warm-up (untimed)
@@ -898,7 +902,15 @@ def bench_finetune_epoch(ctx: Ctx) -> dict[str, Any]:
         hf_data = _RowsDataset(ctx.tokens, labels, train_rows)
         sides["hf_trainer"] = {}
     R, k = sz.ft_rounds, sz.ft_steps_per_round
-    picks = stratified(bucketed, R * k, lengths)
+    # Round r gets one random pick from each block of R consecutive strata: every round is a
+    # stratified sample of the epoch's widths, i.e. its own unbiased estimate of the mean step.
+    strata = stratified(bucketed, R * k, lengths)
+    rng = np.random.default_rng(0)
+    per_round: list[list[np.ndarray]] = [[] for _ in range(R)]
+    for g in range(0, len(strata), R):
+        block = strata[g : g + R]
+        for r, i in enumerate(rng.permutation(len(block))):
+            per_round[r].append(block[i])
     warm = bucketed[::7][: R + 1]
     rounds: dict[str, list[list[float]]] = {s: [] for s in sides}
     load_before = load_avg()
@@ -922,7 +934,7 @@ def bench_finetune_epoch(ctx: Ctx) -> dict[str, Any]:
                 src = (
                     random_b[r * (k + 1) : (r + 1) * (k + 1)]
                     if name == "fixed_128"
-                    else [warm[r], *picks[r::R]]
+                    else [warm[r], *per_round[r]]
                 )
                 rounds[name].append(
                     _lightning_chunk(

@@ -69,9 +69,19 @@ def import_project() -> types.SimpleNamespace:
         pkg.__path__ = [str(SRC / "bertfreeze")]  # type: ignore[attr-defined]
         sys.modules["bertfreeze"] = pkg
         via = "modules (no OmegaConf: package __init__ bypassed)"
-    from bertfreeze.feature_cache import PrefixPlan, Ragged, compute_prefix, pad_batch
-    from bertfreeze.freeze import FreezeSpec, apply_freeze, count_parameters
-    from bertfreeze.model import TextClassifier
+    try:
+        from bertfreeze.feature_cache import PrefixPlan, Ragged, compute_prefix, pad_batch
+        from bertfreeze.freeze import FreezeSpec, apply_freeze, count_parameters
+        from bertfreeze.model import TextClassifier
+    except (
+        ImportError
+    ) as err:  # e.g. transformers < 5 has no masking_utils.create_bidirectional_mask
+        import transformers
+
+        raise SystemExit(
+            f"error: cannot import the project's model code ({err}); it needs transformers>=5 "
+            f"(found {transformers.__version__}) and tqdm"
+        ) from err
 
     try:
         from bertfreeze.datamodule import BucketBatchSampler

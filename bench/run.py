@@ -1,6 +1,6 @@
 """Run the CPU benchmarks and write bench/results/*.json and docs/benchmarks.md.
 
-    python -m bench.run                    # everything (~25 min on 2 idle cores)
+    python -m bench.run                    # everything (~8 min on 2 idle cores, ~25 shared)
     python -m bench.run --quick            # smoke test: a 600-tweet subset, few steps (minutes)
     python -m bench.run --only a,c         # some of them (the table keeps the others' last results)
     make bench ARGS='--quick'
@@ -198,6 +198,8 @@ def table_rows(results: list[dict[str, Any]]) -> list[str]:
             continue
         for ln in res.get("lines", []):
             tgt, met = fmt_target(ln)
+            if res.get("mode") == "quick" and ln.get("target") is not None:
+                met = "(smoke test)"
             if ln.get("pending"):
                 rows.append(
                     f"| {ln['key']} | {ln['label']} | pending: {ln['pending']} | | | | | {tgt} | pending | | |"
@@ -253,6 +255,39 @@ def notes(results: list[dict[str, Any]]) -> list[str]:
                 bits.append("measured as above.")
             out.append("- " + " ".join(bits))
         out += cross_checks(res)
+    return out
+
+
+def targets(results: list[dict[str, Any]]) -> list[str]:
+    """One line per target: met or missed, and why when a reason was measured."""
+    out = []
+    for res in results:
+        for ln in res.get("lines", []):
+            if ln.get("target") is None:
+                continue
+            if ln.get("pending"):
+                out.append(f"- **{ln['key']}** ≥ {ln['target']:g}×: pending ({ln['pending']})")
+                continue
+            verdict = "met" if ln["met"] else "**missed**"
+            why = [n for n in ln.get("notes", []) if n.startswith("compute bound")]
+            tail = f" — {why[0]}" if why and not ln["met"] else ""
+            info = [
+                x
+                for x in res.get("lines", [])
+                if x["key"] == f"{ln['key']}2" and x.get("target") is None
+            ]
+            if info:
+                tail += f" ({info[0]['ratio']:.2f}× against {info[0]['naive']['name']})"
+            out.append(
+                f"- **{ln['key']}** {ln['label'].strip()}: {ln['ratio']:.2f}× vs ≥ {ln['target']:g}× "
+                f"— {verdict}{tail}"
+            )
+        mem = res.get("memory")
+        if mem:
+            verdict = "met" if mem["met"] else "**missed**"
+            out.append(
+                f"- **e** peak RSS {mem['rss_mb']:.0f} MB vs ≤ {mem['target_mb']} MB — {verdict}"
+            )
     return out
 
 
@@ -329,11 +364,69 @@ def provenance(results: list[dict[str, Any]]) -> list[str]:
     ]
 
 
+GPU_HOWTO = """`bench/gpu.sh` is a prepared, self-contained script (≤ 8 minutes, no network, no
+installs; it needs torch, transformers, lightning and scikit-learn — not Hydra/OmegaConf):
+
+```bash
+make bench-gpu                 # = bash bench/gpu.sh ; writes bench/results/gpu.json (or $OUT/gpu.json)
+bash bench/gpu.sh --cpu-smoke  # tiny config on the CPU, seconds: checks the script itself
+```
+
+It times bert-base-shaped training (BertConfig defaults: 12 layers, 768 wide, random weights;
+token ids from the real tweets with the bert-base-uncased vocabulary of the MiniLM package folder,
+or synthetic ids with the real tweets' length distribution when those are absent) for
+freeze=none, last2 (cached and uncached) and all (cached and uncached), under bf16 autocast, TF32
+and fused AdamW, batch 32, max_length 128, bucketed dynamic padding, one full epoch of 6,851
+training tweets per mode. It reports samples/s, the projected wall time of the 30-run sweep
+(10 seeds × 3 modes × 3 epochs × 6,851 training tweets, plus the two cache builds) and the model
+FLOP utilisation (6 × params × tokens per training step, 2 × for forward-only; encoder
+parameters, real tokens — and on padded tokens) against a bf16 8192² matmul peak it measures
+itself. Copy its JSON to `bench/results/gpu.json` (where it lands by default when `$OUT` is
+unset) and `python -m bench.run --render` puts it in this section."""
+
+
+def gpu_section() -> str:
+    g = _read(RESULTS / "gpu.json")
+    if not g or g.get("mode") != "gpu":
+        return (
+            "## GPU (bert-base shape): not measured yet\n\n"
+            "No GPU was available when these benchmarks were written, so **there are no GPU "
+            "figures yet** (the script was only run with `--cpu-smoke`, which tests it on a tiny "
+            "CPU model and measures nothing about GPUs).\n\n" + GPU_HOWTO
+        )
+    rows = [
+        f"## GPU (bert-base shape): {g['device']}, {g['date']}",
+        "",
+        f"Peak {g['peak_flops'] / 1e12:.0f} TFLOP/s ({g['peak_what']}); data: {g['data']}; "
+        f"versions: {', '.join(f'{k} {v}' for k, v in g['versions'].items())}.",
+        "",
+        "| mode | samples/s | s/epoch | ms/step | MFU | MFU (padded tokens) | peak memory |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for mode, r in g["modes"].items():
+        rows.append(
+            f"| {mode} | {r['samples_per_s']:.0f} | {r['epoch_s']:.2f} | {r['ms_per_step']:.1f} | "
+            f"{100 * r['mfu']:.1f}% | {100 * r['mfu_padded_tokens']:.1f}% | "
+            f"{str(r['peak_mem_gib']) + ' GiB' if 'peak_mem_gib' in r else '—'} |"
+        )
+    sp = g["sweep_projection"]
+    rows += [
+        "",
+        f"Projected sweep ({sp['what']}): **{fmt_s(sp['cached_s'])} cached** vs "
+        f"{fmt_s(sp['uncached_s'])} uncached ({sp['ratio']}×).",
+        "",
+        GPU_HOWTO,
+    ]
+    return "\n".join(rows)
+
+
 def render(results: list[dict[str, Any]]) -> str:
     return DOC_TEMPLATE.format(
+        gpu=gpu_section(),
         provenance="\n".join(provenance(results)),
         table="\n".join(table_rows(results)),
         memory="\n".join(memory_rows(results)),
+        targets="\n".join(targets(results)),
         notes="\n".join(notes(results)),
     )
 
@@ -360,6 +453,10 @@ check*: both sides start from the same weights, train on the same batches with t
 masks, and are scored on the same 10% test tweets — it shows the two sides learn the same model.
 "full runs" / "full epoch" accuracies are real, complete training runs of our side (`train()`).
 
+### Targets
+
+{targets}
+
 ### Memory and cache sizes
 
 {memory}
@@ -368,29 +465,12 @@ masks, and are scored on the same 10% test tweets — it shows the two sides lea
 
 {notes}
 
-## GPU (bert-base shape): not measured yet
-
-No GPU was available when these benchmarks were written, so **there are no GPU figures yet**.
-`bench/gpu.sh` is a prepared, self-contained script (≤ 8 minutes, no network, no installs; it
-needs torch, transformers, lightning and scikit-learn — not Hydra/OmegaConf):
-
-```bash
-make bench-gpu                 # = bash bench/gpu.sh ; writes bench/results/gpu.json (or $OUT/gpu.json)
-python bench/gpu_bench.py --cpu-smoke   # tiny config on CPU, seconds: checks the script itself
-```
-
-It times bert-base-shaped training (BertConfig defaults: 12 layers, 768 wide, random weights,
-the bert-base-uncased vocabulary from the MiniLM package folder) for freeze=none, last2 (cached
-and uncached) and all (cached), under bf16 autocast, TF32 and fused AdamW, batch 32, max_length
-128 with bucketed dynamic padding. It reports samples/s, the projected wall time of the 30-run
-sweep (10 seeds × 3 modes × 3 epochs × 6,851 training tweets) and the model FLOP utilisation
-(6 × params × tokens per training step, 2 × for forward-only) against a bf16 matmul peak it
-measures itself. Paste its output here once it has run.
+{gpu}
 
 ## Reproduce
 
 ```bash
-make bench                        # full: ~25 min on 2 idle cores
+make bench                        # full: ~8 min on 2 idle cores (~25 min on busy ones)
 make bench ARGS='--quick'         # smoke test: minutes, results in bench/results/quick/
 make bench ARGS='--only c'        # one benchmark; the table keeps the others' last results
 ```
