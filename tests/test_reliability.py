@@ -222,3 +222,22 @@ def test_model_selection_sees_validation_only() -> None:
         cfg = compose(config_name="train")
     monitors = [cb.get("monitor") for cb in cfg.callbacks.values() if cb and "monitor" in cb]
     assert monitors and all(m.startswith("val/") for m in monitors)
+
+
+def test_user_error_on_rerun_keeps_earlier_results(
+    tiny_bert: Path, tiny_data: Path, tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    base = [
+        "train.py",
+        *tiny_overrides(tiny_bert, tiny_data),
+        "freeze=top_k",
+        "trainer.max_epochs=1",
+        f"hydra.run.dir={run_dir}",
+    ]
+    env = {"BERTFREEZE_CACHE": str(tmp_path / "cache")}
+    assert run_cli(base, REPO_ROOT, env).returncode == 0
+    res = run_cli([*base, "freeze.k=9"], REPO_ROOT, env)
+    assert res.returncode == 2 and "encoder layers" in res.stderr
+    assert json.loads((run_dir / "status.json").read_text())["status"] == "completed"
+    assert json.loads((run_dir / "metrics.json").read_text())["freeze"] == "top2"

@@ -301,8 +301,6 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
         log.info("skipping %s: completed with the same config (hash %s)", run_dir, chash)
         print(f"skip (already completed, config {chash}): {run_dir}")
         return done
-    resume = prepare_run_dir(run_dir, chash)
-
     L.seed_everything(int(cfg.seed), workers=True)  # every seed, 0 included
     if torch.cuda.is_available():
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -317,6 +315,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
         cfg.freeze.name,
         list(plan.trainable_layers),
     )
+    # Only now, with data, split and model known to be valid, touch the run directory.
+    resume = prepare_run_dir(run_dir, chash)
     inputs, start, cached = build_inputs(cfg, clf, tokenizer, plan, df["text"].tolist())
     dm = TextDataModule(
         inputs,

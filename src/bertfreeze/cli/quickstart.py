@@ -1,7 +1,7 @@
 """`make quickstart`: the whole study on a CPU in <= 20 minutes, offline.
 
 Baselines (10-fold), a small sweep of the three freeze modes with the embedded MiniLM
-(2 seeds x 1 epoch — said plainly; the paper used 10 x 3) and the report. Extra arguments are
+(3 seeds x 2 epochs — said plainly; the paper used 10 x 3) and the report. Extra arguments are
 Hydra overrides for the sweep (``data.path=...`` also reaches the baselines).
 """
 
@@ -17,7 +17,7 @@ from bertfreeze.errors import EXIT_USER_ERROR
 from bertfreeze.paths import REPO_ROOT
 
 OUT = Path("outputs/quickstart")
-SEEDS = 2
+SEEDS = 3
 
 
 def data_path(args: list[str]) -> Path:
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     args = [a for a in args if not a.startswith("data.path=")]
     data_arg = [f"data.path={path}"]
     print(
-        f"quickstart: baselines (10-fold CV) + MiniLM freeze=none,all,last2 x {SEEDS} seeds x 1 epoch "
+        f"quickstart: baselines (10-fold CV) + MiniLM freeze=none,all,last2 x {SEEDS} seeds x 2 epochs "
         f"(max length 64, bf16) + report.\nThis is a reduced tour: the paper's protocol is 10 seeds x 3 "
         f"epochs (`make sweep`); read the numbers as indicative, not as the study."
     )

@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 from bertfreeze.cli.common import mark_task_started, remove_if_only_hydra_files, run_cli
 from bertfreeze.errors import EXIT_USER_ERROR, find_user_error
 from bertfreeze.paths import CONF_DIR
+from bertfreeze.runs import read_json
 from bertfreeze.train_task import record_failure, train
 
 log = logging.getLogger("bertfreeze")
@@ -43,15 +44,18 @@ def run_job(cfg: DictConfig) -> float | None:
         return None
     if metrics is None:
         return None
+    test = metrics["test"]
     print(
-        f"{run_dir}: test accuracy {metrics['test'].get('accuracy', float('nan')):.4f} f1 {metrics['test'].get('f1', float('nan')):.4f}"
+        f"{run_dir}: test accuracy {test.get('accuracy', float('nan')):.4f} f1 {test.get('f1', float('nan')):.4f}"
     )
     return float(metrics["val"].get("accuracy", metrics["test"].get("accuracy", 0.0)))
 
 
 def _cleanup_failed_start(run_dir: Path) -> None:
-    """A user error before training leaves no half-written run behind."""
-    (run_dir / "status.json").unlink(missing_ok=True)
+    """A user error before training leaves no half-written run behind (earlier results stay)."""
+    status = run_dir / "status.json"
+    if (read_json(status) or {}).get("status") == "running":  # ours, from this attempt
+        status.unlink(missing_ok=True)
     remove_if_only_hydra_files(run_dir)
 
 
