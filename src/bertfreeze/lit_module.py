@@ -160,23 +160,6 @@ class ClassifierModule(L.LightningModule):
         return {"idx": idx[keep], "prob": prob[keep]}
 
     @torch.inference_mode()
-    def predict_outputs(self, loader: Any) -> dict[str, torch.Tensor]:
-        """Row positions and probabilities computed in this process, sorted by position.
-
-        Used after ``strategy=ddp_spawn``: the test loop ran in worker processes, so the
-        main process has no ``test_outputs`` and predicts the test rows itself.
-        """
-        was_training = self.training
-        self.eval()
-        idx, prob = [], []
-        for batch in loader:
-            idx.append(batch["idx"].cpu())
-            prob.append(self.classifier.probabilities(self(batch)).float().cpu())
-        self.train(was_training)
-        all_idx, all_prob = torch.cat(idx), torch.cat(prob)
-        order = torch.argsort(all_idx, stable=True)
-        return {"idx": all_idx[order], "prob": all_prob[order]}
-
     # -- optimisation ---------------------------------------------------------------------
     def _param_groups(self) -> list[dict[str, Any]]:
         o = self.optim

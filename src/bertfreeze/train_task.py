@@ -144,7 +144,7 @@ def _write_predictions(path: Path, df: pd.DataFrame, outputs: dict[str, torch.Te
 
 
 def _load_tested_weights(module: ClassifierModule, best: str | None) -> None:
-    """After ddp_spawn the main process holds the last epoch's weights: load the tested ones."""
+    """After ddp_spawn the main process holds the last epoch's weights: load the best ones."""
     if best and Path(best).is_file():
         state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
         module.load_state_dict(state, strict=False)
@@ -208,9 +208,21 @@ def fit_and_score(
     best_epoch = None
     if best and Path(best).is_file():
         best_epoch = int(torch.load(best, map_location="cpu", weights_only=True).get("epoch", -1))
-    spawned = isinstance(getattr(trainer.strategy, "launcher", None), _MultiProcessingLauncher)
-    if spawned:  # ddp_spawn: fresh logger copies in the workers would delete the fit's csv log
-        trainer.loggers = []
+    epochs = int(trainer.current_epoch or cfg.trainer.max_epochs)
+    if isinstance(getattr(trainer.strategy, "launcher", None), _MultiProcessingLauncher):
+        # ddp_spawn: score here, in one process, with the best weights. Spawning workers again
+        # per stage only adds gloo teardown risk, and their fresh logger copies would delete
+        # the fit's csv log; one process also scores every row exactly once.
+        _load_tested_weights(module, best)
+        trainer = L.Trainer(
+            accelerator=cfg.trainer.accelerator,
+            devices=1,
+            precision=cfg.trainer.precision,
+            logger=False,
+            enable_progress_bar=bool(cfg.trainer.enable_progress_bar),
+            enable_model_summary=False,
+        )
+        best = None
     val = {}
     if len(dm.split.val):
         val = _metric_block(
@@ -220,10 +232,6 @@ def fit_and_score(
         trainer.test(module, datamodule=dm, ckpt_path=best, verbose=False)[0], "test"
     )
     outputs = module.gathered_test_outputs()
-    if spawned:  # the test loop ran in worker processes: load the tested weights, predict here
-        _load_tested_weights(module, best)
-        outputs = module.predict_outputs(dm.test_dataloader())
-    epochs = int(trainer.current_epoch or cfg.trainer.max_epochs)
     return FitResult(val, test, outputs, best_epoch, fit_s, epochs, trainer.is_global_zero)
 
 
