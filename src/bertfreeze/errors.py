@@ -6,34 +6,11 @@ and keeps its traceback.
 
 from __future__ import annotations
 
-import functools
-import os
-import sys
-from collections.abc import Callable
-from typing import Any, TypeVar
-
 EXIT_USER_ERROR = 2
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 class UserError(Exception):
     """A problem the user can fix: the message says what, where and how."""
-
-
-def exit_on_user_error(func: F) -> F:
-    """Turn a :class:`UserError` escaping ``func`` into one stderr line and exit code 2."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except UserError as err:
-            if os.environ.get("BERTFREEZE_DEBUG"):
-                raise
-            print(f"error: {err}", file=sys.stderr)
-            sys.exit(EXIT_USER_ERROR)
-
-    return wrapper  # type: ignore[return-value]
 
 
 def find_user_error(exc: BaseException) -> UserError | None:

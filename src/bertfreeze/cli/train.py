@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -30,7 +31,7 @@ def run_job(cfg: DictConfig) -> float | None:
         metrics = train(cfg, run_dir)
     except Exception as exc:
         user_err = find_user_error(exc)
-        if user_err is not None and not multirun:
+        if user_err is not None and not multirun and not os.environ.get("BERTFREEZE_DEBUG"):
             _cleanup_failed_start(run_dir)
             print(f"error: {user_err}", file=sys.stderr)
             sys.exit(EXIT_USER_ERROR)
