@@ -26,7 +26,7 @@ from bertfreeze.baselines import (
     validate_cfg,
     write_outputs,
 )
-from bertfreeze.cli.common import hydra_output_dir, user_error_exit
+from bertfreeze.cli.common import hydra_output_dir, run_cli, user_error_exit
 from bertfreeze.data import DataSpec, file_sha256, load_dataset
 
 log = logging.getLogger(__name__)
@@ -105,4 +105,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)  # a config Hydra cannot compose exits 2, like any user error

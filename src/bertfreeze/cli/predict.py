@@ -13,7 +13,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from bertfreeze import runs
-from bertfreeze.cli.common import hydra_output_dir, user_error_exit
+from bertfreeze.cli.common import hydra_output_dir, run_cli, user_error_exit
 from bertfreeze.errors import UserError
 from bertfreeze.paths import CONF_DIR
 from bertfreeze.predict import predict
@@ -62,4 +62,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)  # a config Hydra cannot compose exits 2, like any user error

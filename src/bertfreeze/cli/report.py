@@ -8,7 +8,7 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
-from bertfreeze.cli.common import user_error_exit
+from bertfreeze.cli.common import run_cli, user_error_exit
 from bertfreeze.paths import CONF_DIR
 from bertfreeze.report import build_report
 
@@ -31,4 +31,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)  # a config Hydra cannot compose exits 2, like any user error
