@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from bertfreeze.hashing import digest
 from bertfreeze.model import TextClassifier
 from bertfreeze.paths import cache_dir
 
@@ -58,12 +59,6 @@ class Ragged:
         offsets[1:] = np.cumsum([len(r) for r in rows])
         values = np.concatenate(rows).astype(dtype) if rows else np.zeros(0, dtype=dtype)
         return cls(values, offsets)
-
-
-def digest(*parts: Any) -> str:
-    """Stable short hash of JSON-able parts."""
-    blob = json.dumps(parts, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:20]
 
 
 def texts_digest(texts: Iterable[str]) -> str:

@@ -11,6 +11,7 @@ import platform
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from bertfreeze.atomic import write_json_atomic
-from bertfreeze.feature_cache import digest
+from bertfreeze.hashing import digest
 
 # Keys that say where/how loudly a run happens, not what it computes.
 __all__ = ["write_json_atomic"]  # re-exported: runs.write_json_atomic is used widely
@@ -34,12 +35,15 @@ def read_json(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten(d: Mapping[str, Any], prefix: str = "", lists_as_json: bool = False) -> dict[str, Any]:
+    """Dotted keys -> scalar values; ``lists_as_json`` makes list values hashable strings."""
     out: dict[str, Any] = {}
     for k, v in d.items():
         key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(flatten(v, key + "."))
+        if isinstance(v, Mapping):
+            out.update(flatten(v, key + ".", lists_as_json))
+        elif lists_as_json and isinstance(v, list | tuple):
+            out[key] = json.dumps(v)
         else:
             out[key] = v
     return out

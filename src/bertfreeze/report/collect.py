@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from bertfreeze.errors import UserError
+from bertfreeze.runs import flatten
 
 SWEEP_HINT = "run `make sweep` first or pass sweep_dir=<dir with finished runs>"
 
@@ -141,19 +142,6 @@ def _rundup_keyity(run: Path) -> dict[str, Any]:
     return ident
 
 
-def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, Mapping):
-            out.update(_flatten(v, key + "."))
-        elif isinstance(v, list | tuple):
-            out[key] = json.dumps(v)
-        else:
-            out[key] = v
-    return out
-
-
 def _row_from_metrics(m: Mapping[str, Any], run: Path) -> dict[str, Any]:
     """One runs_df row from a metrics.json dict; raises KeyError/TypeError/ValueError if the
     required fields are absent or malformed."""
@@ -203,7 +191,7 @@ def _row_from_metrics(m: Mapping[str, Any], run: Path) -> dict[str, Any]:
         "n_test": data.get("n_test") if isinstance(data, Mapping) else None,
         "versions": m.get("versions") or {},
         "git_commit": m.get("git_commit"),
-        "config": _flatten(m.get("config") or {}),
+        "config": flatten(m.get("config") or {}, lists_as_json=True),
     }
     for metric in TEST_METRICS:
         value = test.get(metric)
