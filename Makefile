@@ -7,7 +7,7 @@ ARGS ?=
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-all lint format baselines train sweep quickstart report bench bench-quick bench-gpu data predict clean
+.PHONY: help install test test-all lint format baselines train sweep quickstart report bench bench-quick bench-gpu data predict results clean
 
 help: ## List every target with one line each
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ quickstart: ## Offline CPU tour in <= 20 min: baselines, a small 3-mode sweep, a
 
 report: ## Tables, figures and statistical tests from finished runs (outputs/report/)
 	$(PY) -m bertfreeze.cli.report $(ARGS)
+
+results: ## Regenerate results/ (every study, resumable; ARGS='study=NAME' for one, 'readme=true' for the README block)
+	$(PY) -m bertfreeze.cli.results $(ARGS)
 
 bench: ## CPU benchmarks, ratios measured side by side (bench/results, docs/benchmarks.md)
 	$(PY) -m bench.run $(ARGS)

@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 from lightning.pytorch.strategies.launchers import _MultiProcessingLauncher
 from lightning.pytorch.utilities import rank_zero_only
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from safetensors.torch import save_file
 
 from bertfreeze import runs
@@ -38,6 +38,7 @@ from bertfreeze.feature_cache import (
 from bertfreeze.freeze import FreezePlan, FreezeSpec, apply_freeze, count_parameters
 from bertfreeze.lit_module import ClassifierModule
 from bertfreeze.model import TextClassifier, load_backbone, resolve_pretrained
+from bertfreeze.precision import PrecisionChoice, resolve_cache_bf16, resolve_precision
 from bertfreeze.splits import Split, make_split
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,27 @@ def validate_config(cfg: DictConfig) -> None:
         )
     if not 0 <= float(cfg.optim.warmup_ratio) < 1:
         raise UserError(f"optim.warmup_ratio={cfg.optim.warmup_ratio} must be in [0, 1)")
+
+
+def apply_precision(cfg: DictConfig) -> PrecisionChoice:
+    """Resolve ``trainer.precision``/``cache.bf16`` = auto in place, before the config is hashed.
+
+    The hash then names what actually ran, so an fp32 run on one CPU and a bf16 run on
+    another are never mistaken for the same recipe.
+    """
+    choice = resolve_precision(cfg.trainer.precision, cfg.trainer.get("accelerator"))
+    with open_dict(cfg):
+        cfg.trainer.precision = choice.precision
+        cfg.cache.bf16 = resolve_cache_bf16(cfg.cache.get("bf16", "auto"), choice)
+    log.info(
+        "precision %s (asked %s; %s, cpu capability %s, native bf16 %s)",
+        choice.precision,
+        choice.requested,
+        choice.device,
+        choice.cpu_capability,
+        choice.native_bf16,
+    )
+    return choice
 
 
 def build_classifier(cfg: DictConfig) -> tuple[TextClassifier, Any, FreezePlan]:
@@ -246,6 +268,7 @@ def metrics_record(
     result: FitResult,
     wall_s: float,
     resumed: bool,
+    precision: PrecisionChoice,
 ) -> dict[str, Any]:
     """The self-describing ``metrics.json`` (schema: docs/schemas.md)."""
     n_seen = data["n_train"] * result.epochs_run
@@ -277,6 +300,9 @@ def metrics_record(
         "batch_size": int(cfg.data.batch_size),
         "epochs": int(cfg.trainer.max_epochs),
         "precision": str(cfg.trainer.precision),
+        "precision_requested": precision.requested,
+        "cpu_capability": precision.cpu_capability,
+        "native_bf16": precision.native_bf16,
         "cache": cached,
         "trainable_params": params[0],
         "total_params": params[1],
@@ -299,6 +325,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
     """Train and test one configuration in ``run_dir``; returns its metrics (None off rank 0)."""
     t_start = time.perf_counter()
     validate_config(cfg)
+    precision = apply_precision(cfg)
     data_spec = DataSpec.from_cfg(cfg.data)
     df = load_dataset(data_spec)
     data_sha = file_sha256(data_spec.path)
@@ -369,7 +396,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
     }
     wall = time.perf_counter() - t_start
     metrics = metrics_record(
-        cfg, run_dir, recipe, data, plan, params, cached, result, wall, resume is not None
+        cfg, run_dir, recipe, data, plan, params, cached, result, wall, resume is not None, precision
     )
     runs.write_json_atomic(run_dir / "metrics.json", metrics)
     runs.write_json_atomic(run_dir / "status.json", {"status": "completed", "config_hash": chash})

@@ -1,7 +1,7 @@
 """`make quickstart`: the whole study on a CPU in <= 20 minutes, offline.
 
 Baselines (10-fold), a small sweep of the three freeze modes with the embedded MiniLM
-(3 seeds x 2 epochs — said plainly; the paper used 10 x 3) and the report. Extra arguments are
+(3 seeds x 1 epoch — said plainly; the paper used 10 x 3) and the report. Extra arguments are
 Hydra overrides for the sweep (``data.path=...`` also reaches the baselines).
 """
 
@@ -18,6 +18,7 @@ from bertfreeze.paths import REPO_ROOT
 
 OUT = Path("outputs/quickstart")
 SEEDS = 3
+EPOCHS = 1  # conf/experiment/quickstart.yaml
 
 
 def data_path(args: list[str]) -> Path:
@@ -25,6 +26,21 @@ def data_path(args: list[str]) -> Path:
         if a.startswith("data.path="):
             return Path(a.split("=", 1)[1]).expanduser()
     return Path(os.environ.get("BERTFREEZE_DATA") or "data/train.csv")
+
+
+def banner_precision(args: list[str]) -> str:
+    """What will actually run: ``trainer.precision`` as resolved on this machine."""
+    from bertfreeze.precision import resolve_precision
+
+    requested = "auto"
+    for a in args:
+        if a.startswith("trainer.precision="):
+            requested = a.split("=", 1)[1]
+    try:
+        choice = resolve_precision(requested, "cpu")
+    except Exception:  # noqa: BLE001 - the sweep itself reports a bad value in one line
+        return f"precision {requested}"
+    return f"precision {choice.precision}, CPU {choice.cpu_capability}"
 
 
 def step(title: str, cmd: list[str]) -> None:
@@ -57,8 +73,8 @@ def main(argv: list[str] | None = None) -> None:
     args = [a for a in args if not a.startswith("data.path=")]
     data_arg = [f"data.path={path}"]
     print(
-        f"quickstart: baselines (10-fold CV) + MiniLM freeze=none,all,last2 x {SEEDS} seeds x 2 epochs "
-        f"(max length 64, bf16) + report.\nThis is a reduced tour: the paper's protocol is 10 seeds x 3 "
+        f"quickstart: baselines (10-fold CV) + MiniLM freeze=none,all,last2 x {SEEDS} seeds x {EPOCHS} epoch "
+        f"(max length 64, {banner_precision(args)}) + report.\nThis is a reduced tour: the paper's protocol is 10 seeds x 3 "
         f"epochs (`make sweep`); read the numbers as indicative, not as the study."
     )
     step(

@@ -1,0 +1,61 @@
+"""`make results`: regenerate the committed ``results/`` folders, one study or all (resumable).
+
+    make results                          # every study, in order (prints the expected time first)
+    make results ARGS='study=disaster-tweets'
+    make results ARGS='study=disaster-tweets export_only=true'   # rewrite runs.csv/environment.json
+    make results ARGS='readme=true'       # rewrite the README's generated results block only
+
+Other ``key=value`` arguments are passed to the sweeps as Hydra overrides.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from bertfreeze.errors import EXIT_USER_ERROR
+from bertfreeze.studies import STUDIES, expected_minutes, export, run_study, unknown_study
+
+
+def _parse(argv: list[str]) -> tuple[dict[str, str], list[str]]:
+    ours, extra = {}, []
+    for a in argv:
+        key, _, value = a.partition("=")
+        if key in {"study", "export_only", "readme"}:
+            ours[key] = value
+        else:
+            extra.append(a)
+    return ours, extra
+
+
+def main(argv: list[str] | None = None) -> None:
+    ours, extra = _parse(list(sys.argv[1:] if argv is None else argv))
+    from bertfreeze.readme_results import update_readme
+
+    if ours.get("readme", "").lower() in {"1", "true", "yes"}:
+        print(f"results block rewritten: {update_readme()}")
+        return
+    name = ours.get("study", "all")
+    if name != "all" and name not in STUDIES:
+        print(f"error: {unknown_study(name)}", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
+    chosen = list(STUDIES.values()) if name == "all" else [STUDIES[name]]
+    if ours.get("export_only", "").lower() in {"1", "true", "yes"}:
+        for study in chosen:
+            print(f"exported {export(study)}")
+        print(f"results block rewritten: {update_readme()}")
+        return
+    minutes = expected_minutes(chosen)
+    print(
+        f"results: {', '.join(s.name for s in chosen)} — {sum(s.n_runs for s in chosen)} runs, "
+        f"expected ~{minutes / 60:.1f} h on 2 CPU cores without native bf16 (finished runs are "
+        "skipped; rerun to resume)"
+    )
+    for study in chosen:
+        print(f"  {study.name}: {study.n_runs} runs x ~{study.minutes_per_run:g} min ({study.note})")
+    for study in chosen:
+        print(f"exported {run_study(study, extra)}")
+    print(f"results block rewritten: {update_readme()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,328 @@
+"""The committed studies under ``results/``: what each one runs, and how its folder is written.
+
+Why one registry: every figure in the README comes from a ``results/<study>/`` folder that one
+command regenerates (``make results ARGS=study=<name>``). A study is a list of ordinary,
+resumable commands (baselines, a Hydra multirun, the report) plus an export step that writes
+``runs.csv`` and ``environment.json`` beside the report. Each study runs in its own sweep
+folder (``outputs/studies/<study>/``), so a report never pools unrelated runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bertfreeze.atomic import atomic_write_csv, write_json_atomic
+from bertfreeze.paths import REPO_ROOT
+
+STUDIES_OUT = Path("outputs/studies")
+RESULTS = Path("results")
+
+# Columns of results/<study>/runs.csv (extend, never rename: others read these).
+RUN_COLUMNS = (
+    "freeze",
+    "k",
+    "seed",
+    "fold",
+    "val_accuracy",
+    "test_accuracy",
+    "test_f1",
+    "test_precision",
+    "test_recall",
+    "trainable_params",
+    "total_params",
+    "wall_time_s",
+    "precision",
+    "cpu_capability",
+    "config_hash",
+    "run",
+)
+
+
+@dataclass(frozen=True)
+class Study:
+    """One results folder: the sweep overrides, whether it has baselines, the expected size."""
+
+    name: str
+    sweep: tuple[str, ...]
+    n_runs: int
+    minutes_per_run: float  # on 2 AVX2 cores at fp32 (measured or estimated: see `note`)
+    note: str
+    baselines: tuple[str, ...] | None = ()  # None: no baselines; () : the default data
+    report_metrics: tuple[str, ...] = ("accuracy", "f1")
+    selection: tuple[str, str] | None = None  # (param, csv name) for selection studies
+    extra_sweeps: tuple[str, ...] = field(default=())  # other studies' sweeps reported alongside
+
+    @property
+    def out(self) -> Path:
+        return STUDIES_OUT / self.name
+
+    @property
+    def sweep_dir(self) -> Path:
+        return self.out / "sweep"
+
+    @property
+    def results_dir(self) -> Path:
+        return RESULTS / ("selection" if self.selection else self.name)
+
+
+STUDIES: dict[str, Study] = {
+    s.name: s
+    for s in (
+        Study(
+            "selection-head-lr",
+            ("experiment=select_head_lr",),
+            15,
+            1.0,
+            "freeze=all on the frozen-prefix cache: minutes in all once the cache is built",
+            baselines=None,
+            selection=("optim.head_lr", "head_lr.csv"),
+        ),
+        Study(
+            "disaster-tweets",
+            ("freeze=none,all,last2", "seed=range(10)"),
+            30,
+            9.0,
+            "none ~20 min, last2 ~6 min, all ~1 min per run (3 epochs, fp32, 2 AVX2 cores)",
+        ),
+        Study(
+            "disaster-tweets-cv",
+            ("experiment=cv", "freeze=none,all,last2"),
+            30,
+            9.0,
+            "as disaster-tweets, one run per fold of the baselines' 10 folds",
+        ),
+        Study(
+            "freeze-depth",
+            ("experiment=freeze_depth",),
+            35,
+            8.0,
+            "k = 0..6 trainable top layers x 5 seeds; k=6 costs as much as freeze=none",
+        ),
+        Study(
+            "sms-spam",
+            ("data=sms_spam", "freeze=none,all,last2", "seed=range(5)"),
+            15,
+            9.0,
+            "5,574 SMS messages; baselines on the same folds",
+            baselines=("data=sms_spam",),
+        ),
+        Study(
+            "peft",
+            ("freeze=lora,bitfit,ia3", "seed=range(10)"),
+            30,
+            12.0,
+            "LoRA/IA3 backpropagate through every layer; reported beside disaster-tweets",
+            extra_sweeps=("disaster-tweets",),
+        ),
+    )
+}
+
+
+def unknown_study(name: str) -> str:
+    return f"study={name} is not a study; choose from {', '.join(STUDIES)} (or all)"
+
+
+def expected_minutes(studies: Iterable[Study]) -> float:
+    return sum(s.n_runs * s.minutes_per_run for s in studies)
+
+
+# --------------------------------------------------------------------------------------------
+# Export: runs.csv and environment.json
+# --------------------------------------------------------------------------------------------
+
+
+def _completed(sweep_dir: Path) -> list[dict[str, Any]]:
+    out = []
+    for path in sorted(sweep_dir.glob("*/metrics.json")):
+        try:
+            m = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if m.get("status") == "completed":
+            m["_run"] = path.parent.name
+            out.append(m)
+    return out
+
+
+def runs_table(sweep_dir: Path) -> pd.DataFrame:
+    """One row per completed run of a study sweep (columns: :data:`RUN_COLUMNS`)."""
+    rows = []
+    for m in _completed(sweep_dir):
+        val, test = m.get("val") or {}, m.get("test") or {}
+        cfg = m.get("config") or {}
+        rows.append(
+            {
+                "freeze": m.get("freeze"),
+                "k": cfg.get("freeze.k"),
+                "seed": m.get("seed"),
+                "fold": m.get("fold"),
+                "val_accuracy": val.get("accuracy"),
+                "test_accuracy": test.get("accuracy"),
+                "test_f1": test.get("f1"),
+                "test_precision": test.get("precision"),
+                "test_recall": test.get("recall"),
+                "trainable_params": m.get("trainable_params"),
+                "total_params": m.get("total_params"),
+                "wall_time_s": m.get("wall_time_s"),
+                "precision": m.get("precision"),
+                "cpu_capability": m.get("cpu_capability"),
+                "config_hash": m.get("config_hash"),
+                "run": m["_run"],
+            }
+        )
+    df = pd.DataFrame(rows, columns=list(RUN_COLUMNS))
+    return df.sort_values(["freeze", "k", "fold", "seed"], na_position="first").reset_index(
+        drop=True
+    )
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def environment(
+    runs: pd.DataFrame, study_wall_s: float | None, data_files: dict[str, str]
+) -> dict[str, Any]:
+    """Where and how the study ran: commit, versions, CPU, precision, wall time, data hashes."""
+    from bertfreeze.precision import cpu_capability, cpu_native_bf16
+    from bertfreeze.runs import git_commit, versions
+
+    return {
+        "git_commit": git_commit(),
+        "versions": versions(),
+        "cpu_model": cpu_model(),
+        "cpu_capability": cpu_capability(),
+        "cpu_native_bf16": cpu_native_bf16(),
+        "cores": os.cpu_count(),
+        "precision": sorted({str(p) for p in runs["precision"].dropna()}),
+        "n_runs": len(runs),
+        "sum_run_wall_time_s": round(float(runs["wall_time_s"].fillna(0).sum()), 1),
+        "study_wall_time_s": None if study_wall_s is None else round(study_wall_s, 1),
+        "data": data_files,
+    }
+
+
+def data_files(sweep_dir: Path) -> dict[str, str]:
+    """Data file name -> sha256, as recorded by the runs (never an absolute path)."""
+    out = {}
+    for m in _completed(sweep_dir):
+        d = m.get("data") or {}
+        if d.get("path") and d.get("sha256"):
+            out[Path(str(d["path"])).name] = str(d["sha256"])
+    return out
+
+
+def export(study: Study, study_wall_s: float | None = None) -> Path:
+    """Write runs.csv, environment.json (and the baselines' files) into results/<study>/."""
+    dest = study.results_dir
+    dest.mkdir(parents=True, exist_ok=True)
+    runs = runs_table(study.sweep_dir)
+    if study.selection:
+        from bertfreeze.selection import selection_table
+
+        param, csv = study.selection
+        atomic_write_csv(selection_table(study.sweep_dir, param), dest / csv)
+        env = environment(runs, study_wall_s, data_files(study.sweep_dir))
+        write_json_atomic(dest / csv.replace(".csv", ".environment.json"), env)
+        return dest
+    report_runs = dest / "runs.csv"  # the report's own table: keep its columns, drop abs paths
+    if report_runs.is_file():
+        rep = pd.read_csv(report_runs)
+        if "run_dir" in rep:
+            rep["run"] = rep.pop("run_dir").map(lambda p: Path(str(p)).name)
+            extra = [c for c in rep.columns if c not in runs.columns or c == "run"]
+            runs = runs.merge(rep[extra].drop_duplicates("run"), on="run", how="left")
+    atomic_write_csv(runs, dest / "runs.csv")
+    if study.baselines is not None:
+        for name in ("summary.json", "folds.csv"):
+            src = study.out / "baselines" / name
+            if src.is_file():
+                shutil.copyfile(src, dest / f"baselines_{name}")
+    env = environment(runs, study_wall_s, data_files(study.sweep_dir))
+    write_json_atomic(dest / "environment.json", env)
+    return dest
+
+
+# --------------------------------------------------------------------------------------------
+# Running a study
+# --------------------------------------------------------------------------------------------
+
+
+def _step(title: str, cmd: list[str]) -> None:
+    print(f"\n=== {title}\n$ {' '.join(cmd)}", flush=True)
+    res = subprocess.run(cmd, cwd=REPO_ROOT)
+    if res.returncode != 0:
+        print(
+            f"results: step '{title}' failed (exit {res.returncode}); rerun the same command to "
+            "resume (finished runs are skipped)",
+            file=sys.stderr,
+        )
+        sys.exit(res.returncode)
+
+
+def run_study(study: Study, extra: list[str]) -> Path:
+    """Baselines (if any), the sweep, the report, then the export. Resumable."""
+    py = sys.executable
+    t0 = time.perf_counter()
+    if study.baselines is not None:
+        _step(
+            f"{study.name}: baselines",
+            [
+                py,
+                "-m",
+                "bertfreeze.cli.baselines",
+                *study.baselines,
+                f"hydra.run.dir={study.out / 'baselines'}",
+            ],
+        )
+    _step(
+        f"{study.name}: sweep",
+        [py, "train.py", "-m", *study.sweep, *extra, f"hydra.sweep.dir={study.sweep_dir}"],
+    )
+    if not study.selection:
+        sweeps = [study.sweep_dir, *(STUDIES[s].sweep_dir for s in study.extra_sweeps)]
+        report_cmd = [
+            py,
+            "-m",
+            "bertfreeze.cli.report",
+            f"sweep_dir={sweeps[0] if len(sweeps) == 1 else study.out / 'pooled'}",
+            f"out_dir={study.results_dir}",
+            f"metrics=[{','.join(study.report_metrics)}]",
+        ]
+        if len(sweeps) > 1:
+            _link_pooled(study, sweeps)
+        if study.baselines is not None:
+            report_cmd.append(f"baselines_dir={study.out / 'baselines'}")
+        else:
+            report_cmd.append("find_baselines=false")
+        _step(f"{study.name}: report", report_cmd)
+    return export(study, time.perf_counter() - t0)
+
+
+def _link_pooled(study: Study, sweeps: list[Path]) -> None:
+    """A folder of links to every run of the sweeps reported together (same split, same seeds)."""
+    pooled = study.out / "pooled"
+    if pooled.exists():
+        shutil.rmtree(pooled)
+    pooled.mkdir(parents=True)
+    for sweep in sweeps:
+        for run in sorted(p.parent for p in sweep.glob("*/metrics.json")):
+            (pooled / f"{sweep.parent.name}--{run.name}").symlink_to(run.resolve())

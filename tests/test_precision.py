@@ -1,0 +1,72 @@
+"""`precision: auto` picks bf16 only where the hardware has it (detection forced both ways)."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from omegaconf import OmegaConf
+
+from bertfreeze import precision as P
+from bertfreeze.errors import UserError
+from bertfreeze.train_task import apply_precision
+
+
+@pytest.fixture
+def cpu_bf16(monkeypatch: pytest.MonkeyPatch):
+    def force(native: bool) -> None:
+        monkeypatch.setattr(P, "_cpuinfo_flags", lambda: {"avx2", "avx512_bf16"} if native else {"avx2"})
+        P.cpu_native_bf16.cache_clear()
+
+    yield force
+    P.cpu_native_bf16.cache_clear()
+
+
+@pytest.mark.parametrize("native, expected", [(True, "bf16-mixed"), (False, "32-true")])
+def test_auto_follows_native_bf16(cpu_bf16, native: bool, expected: str) -> None:
+    cpu_bf16(native)
+    choice = P.resolve_precision("auto", "cpu")
+    assert (choice.precision, choice.native_bf16, choice.device) == (expected, native, "cpu")
+    assert P.resolve_cache_bf16("auto", choice) is (expected == "bf16-mixed")
+
+
+def test_amx_counts_as_native(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(P, "_cpuinfo_flags", lambda: {"amx_bf16", "amx_tile"})
+    P.cpu_native_bf16.cache_clear()
+    try:
+        assert P.resolve_precision("auto", "cpu").precision == "bf16-mixed"
+    finally:
+        P.cpu_native_bf16.cache_clear()
+
+
+def test_explicit_bf16_without_native_warns_once(cpu_bf16, caplog) -> None:
+    cpu_bf16(False)
+    with caplog.at_level(logging.WARNING, logger="bertfreeze.precision"):
+        choice = P.resolve_precision("bf16-mixed", "cpu")
+    assert choice.precision == "bf16-mixed"  # an explicit choice wins
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "40x slower" in warnings[0].getMessage()
+
+
+def test_explicit_bf16_with_native_is_quiet(cpu_bf16, caplog) -> None:
+    cpu_bf16(True)
+    with caplog.at_level(logging.WARNING, logger="bertfreeze.precision"):
+        P.resolve_precision("bf16-mixed", "cpu")
+    assert not caplog.records
+
+
+def test_bad_precision_is_a_user_error() -> None:
+    with pytest.raises(UserError, match="trainer.precision=fp8"):
+        P.resolve_precision("fp8", "cpu")
+
+
+def test_apply_precision_resolves_config_before_hashing(cpu_bf16) -> None:
+    cpu_bf16(False)
+    cfg = OmegaConf.create({"trainer": {"precision": "auto", "accelerator": "cpu"}, "cache": {"bf16": "auto"}})
+    choice = apply_precision(cfg)
+    assert cfg.trainer.precision == "32-true" and cfg.cache.bf16 is False
+    assert choice.requested == "auto"
+    cpu_bf16(True)
+    cfg = OmegaConf.create({"trainer": {"precision": "auto", "accelerator": "cpu"}, "cache": {"bf16": "auto"}})
+    apply_precision(cfg)
+    assert cfg.trainer.precision == "bf16-mixed" and cfg.cache.bf16 is True

@@ -1,0 +1,60 @@
+"""Selection reads validation metrics only, and the shipped defaults are the selections' argmax."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from omegaconf import OmegaConf
+
+from bertfreeze.selection import best_value, main, selection_table
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(root: Path, lr: float, seed: int, val: float, test: float | None) -> None:
+    d = root / f"optim.head_lr={lr},seed={seed}"
+    d.mkdir(parents=True)
+    m = {
+        "status": "completed",
+        "seed": seed,
+        "head_lr": lr,
+        "config": {"optim.head_lr": lr},
+        "val": {"accuracy": val},
+    }
+    if test is not None:
+        m["test"] = {"accuracy": test}
+    (d / "metrics.json").write_text(json.dumps(m))
+
+
+def _sweep(root: Path, with_test: bool, flip_test: bool = False) -> Path:
+    # Validation prefers 1e-2; test (when present) prefers 1e-1 by a wide margin.
+    for seed in range(3):
+        _run(root, 1e-2, seed, 0.80 + 0.01 * seed, (0.10 if flip_test else 0.5) if with_test else None)
+        _run(root, 1e-1, seed, 0.78 + 0.01 * seed, (0.99 if flip_test else 0.5) if with_test else None)
+    return root
+
+
+def test_selection_ignores_test_metrics(tmp_path: Path) -> None:
+    no_test = selection_table(_sweep(tmp_path / "a", with_test=False), "optim.head_lr")
+    flipped = selection_table(_sweep(tmp_path / "b", with_test=True, flip_test=True), "optim.head_lr")
+    pd.testing.assert_frame_equal(no_test, flipped)
+    assert list(no_test.columns) == ["head_lr", "seed", "val_accuracy"]
+    assert best_value(flipped) == pytest.approx(1e-2)
+
+
+def test_selection_csv_has_no_test_column(tmp_path: Path) -> None:
+    out = tmp_path / "sel.csv"
+    main([str(_sweep(tmp_path / "s", with_test=True)), "--param", "optim.head_lr", "--out", str(out)])
+    cols = pd.read_csv(out).columns
+    assert not any("test" in c for c in cols), cols
+
+
+def test_shipped_head_lr_is_the_validation_argmax() -> None:
+    table = pd.read_csv(REPO_ROOT / "results" / "selection" / "head_lr.csv")
+    assert not any("test" in c for c in table.columns)
+    assert set(table.columns) == {"head_lr", "seed", "val_accuracy"}
+    shipped = float(OmegaConf.load(REPO_ROOT / "conf" / "freeze" / "all.yaml").head_lr)
+    assert shipped == pytest.approx(best_value(table))
