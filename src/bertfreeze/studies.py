@@ -81,6 +81,21 @@ STUDIES: dict[str, Study] = {
     s.name: s
     for s in (
         Study(
+            "baselines-tweets",
+            (),
+            0,
+            0.5,
+            "TF-IDF / count / hashing + LogisticRegression, 10-fold CV (no BERT runs)",
+        ),
+        Study(
+            "baselines-sms-spam",
+            (),
+            0,
+            0.5,
+            "the same baselines on SMS Spam",
+            baselines=("data=sms_spam",),
+        ),
+        Study(
             "selection-head-lr",
             ("experiment=select_head_lr",),
             15,
@@ -135,7 +150,7 @@ def unknown_study(name: str) -> str:
 
 
 def expected_minutes(studies: Iterable[Study]) -> float:
-    return sum(s.n_runs * s.minutes_per_run for s in studies)
+    return sum(max(s.n_runs, 1) * s.minutes_per_run for s in studies)
 
 
 # --------------------------------------------------------------------------------------------
@@ -234,6 +249,16 @@ def export(study: Study, study_wall_s: float | None = None) -> Path:
     """Write runs.csv, environment.json (and the baselines' files) into results/<study>/."""
     dest = study.results_dir
     dest.mkdir(parents=True, exist_ok=True)
+    if not study.sweep:  # a baselines-only study
+        for name in ("summary.json", "folds.csv"):
+            shutil.copyfile(study.out / "baselines" / name, dest / name)
+        meta = json.loads((study.out / "baselines" / "meta.json").read_text())
+        env = environment(pd.DataFrame({"precision": [], "wall_time_s": []}), study_wall_s, {})
+        data = meta.get("data") or {}
+        env["data"] = {Path(str(data.get("path", "data"))).name: data.get("sha256")}
+        env["baselines"] = {k: meta.get(k) for k in ("features", "preprocess", "n_folds", "options")}
+        write_json_atomic(dest / "environment.json", env)
+        return dest
     runs = runs_table(study.sweep_dir)
     if study.selection:
         from bertfreeze.selection import selection_table
@@ -293,6 +318,8 @@ def run_study(study: Study, extra: list[str]) -> Path:
                 f"hydra.run.dir={study.out / 'baselines'}",
             ],
         )
+    if not study.sweep:
+        return export(study, time.perf_counter() - t0)
     _step(
         f"{study.name}: sweep",
         [py, "train.py", "-m", *study.sweep, *extra, f"hydra.sweep.dir={study.sweep_dir}"],
