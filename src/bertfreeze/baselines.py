@@ -11,7 +11,6 @@ All tasks (feature sets x folds) run as one joblib task list over ``n_jobs`` pro
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from tqdm import tqdm
 from bertfreeze.atomic import atomic_write_text
 from bertfreeze.atomic import write_json_atomic as atomic_write_json
 from bertfreeze.errors import UserError
+from bertfreeze.settings import settings
 from bertfreeze.splits import kfold_splits
 from bertfreeze.text import CachedAnalyzer, paper_preprocess, paper_preprocess_lower
 
@@ -202,7 +202,7 @@ def fit_score_fold(
 
 
 def _quiet() -> bool:
-    return os.environ.get("BERTFREEZE_QUIET", "") not in {"", "0"}
+    return settings().quiet
 
 
 def run_baselines(

@@ -28,12 +28,14 @@ from tqdm.auto import tqdm
 from bertfreeze.hashing import digest
 from bertfreeze.model import TextClassifier
 from bertfreeze.paths import cache_dir
+from bertfreeze.settings import settings
 
 log = logging.getLogger(__name__)
 
 
 def quiet() -> bool:
-    return bool(os.environ.get("BERTFREEZE_QUIET"))
+    """Default for callers that pass no ``quiet`` (the environment's setting)."""
+    return settings().quiet
 
 
 @dataclass(frozen=True)
@@ -190,6 +192,7 @@ def compute_prefix(
     dtype: str = "float16",
     autocast_bf16: bool = False,
     device: str | torch.device = "cpu",
+    quiet_bar: bool | None = None,
 ) -> dict[str, np.ndarray]:
     """Run the frozen part once (eval mode, length-sorted batches) over every row."""
     was_training = model.training
@@ -202,7 +205,11 @@ def compute_prefix(
     dev = torch.device(device)
     ctx = torch.autocast(dev.type, dtype=torch.bfloat16) if autocast_bf16 else nullcontext()
     batches = [order[i : i + batch_size] for i in range(0, n, batch_size)]
-    for idx in tqdm(batches, desc=f"frozen prefix (layers < {plan.start})", disable=quiet()):
+    for idx in tqdm(
+        batches,
+        desc=f"frozen prefix (layers < {plan.start})",
+        disable=quiet() if quiet_bar is None else quiet_bar,
+    ):
         ids, mask = pad_batch([tokens[i] for i in idx], pad_id)
         ids, mask = ids.long().to(dev), mask.to(dev)
         with ctx:
@@ -234,6 +241,7 @@ def frozen_prefix_arrays(
     autocast_bf16: bool = False,
     batch_size: int = 128,
     device: str | torch.device = "cpu",
+    quiet_bar: bool | None = None,
 ) -> tuple[dict[str, np.ndarray], bool]:
     """The cached frozen-prefix output for this (backbone, tokenizer, data, depth, pooling)."""
     enc = model.encoder
@@ -263,6 +271,7 @@ def frozen_prefix_arrays(
             dtype,
             autocast_bf16,
             device,
+            quiet_bar,
         )
 
     meta = {

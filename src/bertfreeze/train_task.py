@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import resource
 import time
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -190,7 +189,7 @@ class FitResult:
     is_global_zero: bool
 
 
-def prepare_run_dir(run_dir: Path, chash: str) -> Path | None:
+def prepare_run_dir(run_dir: Path, chash: str, resume_command: str | None = None) -> Path | None:
     """Move aside results of another config, keep a resumable checkpoint, mark the run running.
 
     Returns the checkpoint to resume from (same config hash, readable), if any.
@@ -207,7 +206,7 @@ def prepare_run_dir(run_dir: Path, chash: str) -> Path | None:
     if lead and ckpt.is_file() and resume is None:
         ckpt.unlink()
     if lead:
-        runs.write_json_atomic(run_dir / "status.json", {"status": "running", "config_hash": chash})
+        runs.mark_running(run_dir, chash, resume_command)
     if resume is not None:
         log.info("resuming %s from %s", run_dir, resume)
         print(f"resume from checkpoint: {resume}")
@@ -321,8 +320,13 @@ def metrics_record(
     }
 
 
-def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
-    """Train and test one configuration in ``run_dir``; returns its metrics (None off rank 0)."""
+def train(
+    cfg: DictConfig, run_dir: Path, resume_command: str | None = None
+) -> dict[str, Any] | None:
+    """Train and test one configuration in ``run_dir``; returns its metrics (None off rank 0).
+
+    ``resume_command`` is recorded in ``status.json`` so an interrupted run says how to resume.
+    """
     t_start = time.perf_counter()
     validate_config(cfg)
     precision = apply_precision(cfg)
@@ -335,6 +339,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
     if done and done.get("config_hash") == chash and cfg.skip_completed:
         log.info("skipping %s: completed with the same config (hash %s)", run_dir, chash)
         print(f"skip (already completed, config {chash}): {run_dir}")
+        if rank_zero_only.rank == 0:
+            runs.mark_skipped(run_dir, chash)
         return done
     L.seed_everything(int(cfg.seed), workers=True)  # every seed, 0 included
     if torch.cuda.is_available():
@@ -351,7 +357,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
         list(plan.trainable_layers),
     )
     # Only now, with data, split and model known to be valid, touch the run directory.
-    resume = prepare_run_dir(run_dir, chash)
+    resume = prepare_run_dir(run_dir, chash, resume_command)
     inputs, start, cached = build_inputs(cfg, clf, tokenizer, plan, df["text"].tolist())
     dm = TextDataModule(
         inputs,
@@ -399,21 +405,11 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
         cfg, run_dir, recipe, data, plan, params, cached, result, wall, resume is not None, precision
     )
     runs.write_json_atomic(run_dir / "metrics.json", metrics)
-    runs.write_json_atomic(run_dir / "status.json", {"status": "completed", "config_hash": chash})
+    runs.mark_completed(run_dir, chash)
     for f in (run_dir / "checkpoints").glob("*.ckpt"):
         f.unlink()
     return metrics
 
 
-def record_failure(run_dir: Path, exc: BaseException) -> None:
-    """Leave a status file saying why (the sweep goes on; the summary counts it)."""
-    old = runs.read_json(run_dir / "status.json") or {}
-    runs.write_json_atomic(
-        run_dir / "status.json",
-        {
-            "status": "failed",
-            "error": f"{type(exc).__name__}: {exc}",
-            "config_hash": old.get("config_hash"),
-            "traceback": traceback.format_exc(),
-        },
-    )
+#: Kept for callers of the old name; the lifecycle lives in :mod:`bertfreeze.runs`.
+record_failure = runs.mark_failed
