@@ -108,10 +108,7 @@ def select_run(path: str | Path, metric: str = "accuracy") -> Selection:
         return Selection(root, metrics, f"run {root} (given directly)")
 
     candidates, skipped = [], []
-    for mfile in sorted(root.rglob("metrics.json")):
-        run_dir = mfile.parent
-        if any(part.startswith(".") for part in run_dir.relative_to(root).parts):
-            continue  # .superseded/, .submitit/, ...
+    for run_dir in runs.iter_run_dirs(root):  # skips .superseded/, .submitit/, ...
         metrics = runs.completed_metrics(run_dir)
         if metrics is None:
             continue

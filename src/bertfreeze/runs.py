@@ -266,9 +266,8 @@ def run_state(run_dir: Path) -> RunState:
     state = str(status.get("status", "unreadable"))
     if state == "running":
         pid, host = status.get("pid"), status.get("host")
-        if (
-            pid is None or host == socket.gethostname() and not pid_alive(int(pid))
-        ):  # written before pids were recorded: cannot be live any more
+        # no pid (written by an older version) or another host: cannot tell, stays "running"
+        if pid is not None and host == socket.gethostname() and not pid_alive(int(pid)):
             state = "interrupted"
     elif state not in ("completed", "failed"):
         state = "unreadable"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -20,7 +19,9 @@ from typing import Any
 import pandas as pd
 
 from bertfreeze.errors import UserError
-from bertfreeze.runs import flatten
+from bertfreeze.runs import flatten, iter_run_dirs, run_state
+
+__all__ = ["iter_run_dirs"]  # the one run discovery lives in bertfreeze.runs
 
 SWEEP_HINT = "run `make sweep` first or pass sweep_dir=<dir with finished runs>"
 
@@ -54,8 +55,8 @@ IGNORED_CONFIG = re.compile(
 
 @dataclass(frozen=True)
 class Problem:
-    """Something the report could not use: kind is failed | running | unreadable | missing |
-    duplicate."""
+    """Something the report could not use: kind is failed | running | interrupted | unreadable |
+    missing | duplicate."""
 
     kind: str
     run_dir: str | None
@@ -93,7 +94,7 @@ def _as_int(value: Any) -> int | None:
         return None
 
 
-def _rundup_keyity(run: Path) -> dict[str, Any]:
+def _run_identity(run: Path) -> dict[str, Any]:
     """Best-effort (freeze, seed, fold, backbone) of a run without metrics.json: from
     .hydra/config.yaml, then .hydra/overrides.yaml, then the dir name (``freeze=all,seed=3``)."""
     ident: dict[str, Any] = {}
@@ -207,22 +208,6 @@ def _read_json(path: Path) -> Any:
         return json.load(fh)
 
 
-def iter_run_dirs(sweep_dir: Path) -> Iterable[Path]:
-    """Every dir under ``sweep_dir`` (itself included) holding metrics.json or status.json;
-    baselines dirs (folds.csv) and Hydra's bookkeeping are skipped."""
-    for dirpath, dirnames, filenames in os.walk(sweep_dir):
-        dirnames[:] = sorted(
-            d for d in dirnames if not d.startswith(".") and d not in ("__pycache__", "csv")
-        )
-        names = set(filenames)
-        if "folds.csv" in names:
-            dirnames[:] = []
-            continue
-        if "metrics.json" in names or "status.json" in names:
-            yield Path(dirpath)
-            dirnames[:] = []
-
-
 def collect_runs(sweep_dir: str | Path) -> tuple[pd.DataFrame, list[Problem]]:
     """Read every run under ``sweep_dir`` (recursively).
 
@@ -249,30 +234,34 @@ def collect_runs(sweep_dir: str | Path) -> tuple[pd.DataFrame, list[Problem]]:
             except (OSError, ValueError, KeyError, TypeError) as err:
                 what = f"missing field {err}" if isinstance(err, KeyError) else str(err)
                 problems.append(
-                    Problem("unreadable", rel, f"metrics.json: {what}", **_rundup_keyity(run))
+                    Problem("unreadable", rel, f"metrics.json: {what}", **_run_identity(run))
                 )
             continue
         try:
             status = _read_json(status_path)
             state = str(status.get("status", "unknown"))
         except (OSError, ValueError, AttributeError) as err:
-            problems.append(
-                Problem("unreadable", rel, f"status.json: {err}", **_rundup_keyity(run))
-            )
+            problems.append(Problem("unreadable", rel, f"status.json: {err}", **_run_identity(run)))
             continue
         if state == "failed":
             error = str(status.get("error") or "no error message").strip().splitlines()
             detail = error[-1] if error else "no error message"
-            problems.append(Problem("failed", rel, detail, **_rundup_keyity(run)))
+            problems.append(Problem("failed", rel, detail, **_run_identity(run)))
         elif state == "running":
-            problems.append(Problem("running", rel, "still running", **_rundup_keyity(run)))
+            live = run_state(run)
+            if live.state == "interrupted":
+                how = f"; resume: {live.resume_command}" if live.resume_command else ""
+                detail = f"interrupted (its process is gone){how}"
+                problems.append(Problem("interrupted", rel, detail, **_run_identity(run)))
+            else:
+                problems.append(Problem("running", rel, "still running", **_run_identity(run)))
         else:
             problems.append(
                 Problem(
                     "unreadable",
                     rel,
                     f"status.json says {state!r} but there is no metrics.json",
-                    **_rundup_keyity(run),
+                    **_run_identity(run),
                 )
             )
     if not rows:

@@ -204,7 +204,14 @@ def setup_table(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def problems_table(problems: Sequence[Problem]) -> pd.DataFrame:
-    order = {"missing": 0, "failed": 1, "unreadable": 2, "running": 3, "duplicate": 4}
+    order = {
+        "missing": 0,
+        "failed": 1,
+        "unreadable": 2,
+        "interrupted": 3,
+        "running": 3,
+        "duplicate": 4,
+    }
     rows = sorted(problems, key=lambda p: (order.get(p.kind, 9), p.where()))
     return pd.DataFrame(
         [{"kind": p.kind, "run": p.where(), "detail": p.detail} for p in rows],
