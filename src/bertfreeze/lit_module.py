@@ -9,18 +9,12 @@ import lightning as L
 import torch
 import torch.distributed as dist
 from torchmetrics import MeanMetric, MetricCollection
-from torchmetrics.classification import (
-    BinaryAccuracy,
-    BinaryAUROC,
-    BinaryF1Score,
-    BinaryPrecision,
-    BinaryRecall,
-)
 from transformers import get_constant_schedule_with_warmup, get_linear_schedule_with_warmup
 
 from bertfreeze.errors import UserError
 from bertfreeze.model import TextClassifier
 from bertfreeze.optim import BertAdam
+from bertfreeze.schema import METRICS, SCORE_METRICS
 
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "adamw": torch.optim.AdamW,  # bias-corrected, decoupled weight decay
@@ -35,15 +29,9 @@ class NonFiniteLossError(RuntimeError):
 
 
 def classification_metrics(prefix: str) -> MetricCollection:
+    """Every registry metric computed from probabilities (bertfreeze.schema.METRICS)."""
     return MetricCollection(
-        {
-            "accuracy": BinaryAccuracy(),
-            "f1": BinaryF1Score(),
-            "precision": BinaryPrecision(),
-            "recall": BinaryRecall(),
-            "auroc": BinaryAUROC(),
-        },
-        prefix=prefix,
+        {name: METRICS[name].make_torchmetric() for name in SCORE_METRICS}, prefix=prefix
     )
 
 

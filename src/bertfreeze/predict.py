@@ -29,20 +29,14 @@ from bertfreeze.errors import UserError
 from bertfreeze.feature_cache import pad_batch, tokenize
 from bertfreeze.freeze import FreezeSpec, apply_freeze
 from bertfreeze.model import TextClassifier, load_backbone
+from bertfreeze.schema import METRICS, canonical_keys
 
 log = logging.getLogger(__name__)
 
 WEIGHTS = "trainable.safetensors"
 CONFIG = Path(".hydra") / "config.yaml"
 #: Validation metrics a sweep's best run can be chosen on, and whether higher is better.
-SELECT_METRICS = {
-    "accuracy": True,
-    "f1": True,
-    "auroc": True,
-    "precision": True,
-    "recall": True,
-    "loss": False,
-}
+SELECT_METRICS = {name: m.higher_is_better for name, m in METRICS.items()}
 
 
 @dataclass(frozen=True)
@@ -51,7 +45,7 @@ class Candidate:
     metrics: dict[str, Any]
 
     def val(self, metric: str) -> float | None:
-        value = (self.metrics.get("val") or {}).get(metric)
+        value = canonical_keys(self.metrics.get("val") or {}).get(metric)
         return None if value is None or not math.isfinite(float(value)) else float(value)
 
 

@@ -36,6 +36,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from bertfreeze.atomic import write_json_atomic
 from bertfreeze.hashing import digest
+from bertfreeze.schema import RunRecord
 
 # Keys that say where/how loudly a run happens, not what it computes.
 __all__ = ["write_json_atomic"]  # re-exported: runs.write_json_atomic is used widely
@@ -138,8 +139,8 @@ HYDRA_OWN = {".hydra", "main.log", "train.log", "baselines.log", "report.log"}
 
 
 def completed_metrics(run_dir: Path) -> dict[str, Any] | None:
-    m = read_json(run_dir / METRICS_FILE)
-    return m if m and m.get("status") == "completed" else None
+    record = RunRecord.read(run_dir)
+    return record.as_dict() if record else None
 
 
 def read_status(run_dir: Path) -> dict[str, Any]:

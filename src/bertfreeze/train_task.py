@@ -38,6 +38,7 @@ from bertfreeze.freeze import FreezePlan, FreezeSpec, apply_freeze, count_parame
 from bertfreeze.lit_module import ClassifierModule
 from bertfreeze.model import TextClassifier, load_backbone, resolve_pretrained
 from bertfreeze.precision import PrecisionChoice, resolve_cache_bf16, resolve_precision
+from bertfreeze.schema import RunRecord, metric_block
 from bertfreeze.splits import Split, make_split
 
 log = logging.getLogger(__name__)
@@ -171,9 +172,7 @@ def _load_tested_weights(module: ClassifierModule, best: str | None) -> None:
         module.load_state_dict(state, strict=False)
 
 
-def _metric_block(values: dict[str, Any], prefix: str) -> dict[str, float]:
-    keys = ("accuracy", "f1", "precision", "recall", "auroc", "loss")
-    return {k: float(values[f"{prefix}/{k}"]) for k in keys if f"{prefix}/{k}" in values}
+_metric_block = metric_block  # the registry's reader of Lightning's logged metrics
 
 
 @dataclass
@@ -404,7 +403,7 @@ def train(
     metrics = metrics_record(
         cfg, run_dir, recipe, data, plan, params, cached, result, wall, resume is not None, precision
     )
-    runs.write_json_atomic(run_dir / "metrics.json", metrics)
+    RunRecord(metrics).write(run_dir)
     runs.mark_completed(run_dir, chash)
     for f in (run_dir / "checkpoints").glob("*.ckpt"):
         f.unlink()

@@ -20,12 +20,13 @@ import pandas as pd
 
 from bertfreeze.errors import UserError
 from bertfreeze.runs import flatten, iter_run_dirs, run_state
+from bertfreeze.schema import METRICS, canonical, canonical_keys
 
 __all__ = ["iter_run_dirs"]  # the one run discovery lives in bertfreeze.runs
 
 SWEEP_HINT = "run `make sweep` first or pass sweep_dir=<dir with finished runs>"
 
-TEST_METRICS = ("accuracy", "f1", "precision", "recall", "auroc", "loss")
+TEST_METRICS = tuple(METRICS)  # the registry: accuracy, f1, precision, recall, auroc, loss
 
 # metrics.json fields that define a recipe: runs differing in one are never pooled.
 # column name -> label shown in group labels and report.md
@@ -149,7 +150,7 @@ def _row_from_metrics(m: Mapping[str, Any], run: Path) -> dict[str, Any]:
     for key in ("backbone", "freeze", "seed", "test"):
         if key not in m:
             raise KeyError(key)
-    test = m["test"]
+    test = canonical_keys(m["test"]) if isinstance(m["test"], Mapping) else m["test"]
     if not isinstance(test, Mapping) or "accuracy" not in test:
         raise KeyError("test.accuracy")
     data = m.get("data") or {}
@@ -197,7 +198,7 @@ def _row_from_metrics(m: Mapping[str, Any], run: Path) -> dict[str, Any]:
     for metric in TEST_METRICS:
         value = test.get(metric)
         row[metric] = float(value) if value is not None else math.nan
-        val = m.get("val") or {}
+        val = canonical_keys(m.get("val") or {})
         v = val.get(metric) if isinstance(val, Mapping) else None
         row[f"val_{metric}"] = float(v) if v is not None else math.nan
     return row
@@ -505,10 +506,11 @@ def load_baselines(path: str | Path) -> Baselines:
     if absent:
         raise UserError(
             f"{folds_csv} lacks column(s) {', '.join(absent)} (expected "
-            f"features,fold,accuracy,f1,precision,recall,roc_auc): {hint}"
+            f"features,fold,accuracy,f1,precision,recall,auroc): {hint}"
         )
     if folds.empty:
         raise UserError(f"{folds_csv} has no rows: {hint}")
+    folds = folds.rename(columns=canonical)  # roc_auc (older folds.csv) -> auroc
     folds["features"] = folds["features"].astype(str)
     extra: dict[str, dict[str, Any]] = {}
     for name in ("summary", "meta"):

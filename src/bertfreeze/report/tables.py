@@ -15,16 +15,10 @@ import pandas as pd
 
 from bertfreeze.report import paper
 from bertfreeze.report.collect import Baselines, group_order
+from bertfreeze.schema import METRICS
 
 TABLE2_METRICS = ("accuracy", "f1", "precision", "recall")
-METRIC_LABELS = {
-    "accuracy": "accuracy",
-    "f1": "F1",
-    "precision": "precision",
-    "recall": "recall",
-    "auroc": "AUROC",
-    "loss": "loss",
-}
+METRIC_LABELS = {name: m.display for name, m in METRICS.items()}
 
 
 def _num(value: Any, digits: int = 3) -> str:
