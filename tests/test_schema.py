@@ -18,9 +18,7 @@ from bertfreeze.report.compare import compare_all
 def test_every_registry_metric_reaches_every_reader() -> None:
     """Adding a Metric entry is enough: the module, baselines, predict and report all see it."""
     scored = [n for n, m in schema.METRICS.items() if m.torchmetric]
-    assert sorted(k.removeprefix("val/") for k in classification_metrics("val/")) == sorted(
-        scored
-    )
+    assert sorted(k.removeprefix("val/") for k in classification_metrics("val/")) == sorted(scored)
     y = np.array([0, 1, 1, 0, 1])
     row = baselines.score_fold(y, np.array([0, 1, 0, 0, 1]), np.array([0.1, 0.9, 0.4, 0.2, 0.8]))
     assert set(row) == {n for n, m in schema.METRICS.items() if m.sklearn}

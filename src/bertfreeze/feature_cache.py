@@ -167,6 +167,16 @@ class PrefixPlan:
     features: bool
 
 
+def _between_encoder_and_head_trains(model: TextClassifier) -> bool:
+    """A trainable module outside the encoder and the head (e.g. a learned pooling) must see
+    hidden states: pooled features would freeze it silently."""
+    return any(
+        p.requires_grad
+        for name, p in model.named_parameters()
+        if not name.startswith(("encoder.", "head."))
+    )
+
+
 def plan_prefix(
     model: TextClassifier, frozen_prefix: int | None, pooler_trains: bool
 ) -> PrefixPlan | None:
@@ -174,7 +184,7 @@ def plan_prefix(
     if frozen_prefix is None or frozen_prefix == 0:
         return None
     n = model.n_layers
-    if frozen_prefix == n and not pooler_trains:
+    if frozen_prefix == n and not pooler_trains and not _between_encoder_and_head_trains(model):
         return PrefixPlan(n, features=True)
     if model.pooling == "concat_last4" and n - frozen_prefix < 3:
         log.info("concat_last4 needs frozen layer outputs: frozen-prefix cache disabled")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Mapping
 from typing import Any
 
 import lightning as L
@@ -11,6 +13,7 @@ import torch.distributed as dist
 from torchmetrics import MeanMetric, MetricCollection
 from transformers import get_constant_schedule_with_warmup, get_linear_schedule_with_warmup
 
+from bertfreeze.batch import Batch, as_batch
 from bertfreeze.errors import UserError
 from bertfreeze.model import TextClassifier
 from bertfreeze.optim import BertAdam
@@ -22,6 +25,7 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "bertadam": BertAdam,  # the original BERT optimiser: no bias correction
 }
 NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight")
+_LAYER = re.compile(r"encoder\.encoder\.layer\.(\d+)\.")
 
 
 class NonFiniteLossError(RuntimeError):
@@ -47,8 +51,12 @@ class ClassifierModule(L.LightningModule):
         classifier: TextClassifier,
         optim: dict[str, Any],
         start_layer: int = 0,
+        run_config: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
+        # A checkpoint describes itself: optimiser settings, where batches enter the encoder and
+        # the run's recipe (the classifier is rebuilt from it, so it is not pickled here).
+        self.save_hyperparameters(ignore=["classifier"])
         self.classifier = classifier
         self.optim = dict(optim)
         self.start_layer = start_layer
@@ -72,17 +80,17 @@ class ClassifierModule(L.LightningModule):
             )
 
     # -- forward --------------------------------------------------------------------------
-    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def forward(self, batch: Batch | Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Logits; where the pass starts is the batch's declared ``kind`` (bertfreeze.batch)."""
+        b = as_batch(batch)
         clf = self.classifier
-        if "features" in batch:
-            return clf.classify(batch["features"])
-        if "hidden" in batch:
-            return clf.forward_from_hidden(
-                batch["hidden"], batch["attention_mask"], self.start_layer
-            )
-        return clf(batch["input_ids"], batch["attention_mask"])
+        if b.kind == "features":
+            return clf.classify(b["features"])
+        if b.kind == "hidden":
+            return clf.forward_from_hidden(b["hidden"], b["attention_mask"], self.start_layer)
+        return clf(b["input_ids"], b["attention_mask"])
 
-    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         loss = self.classifier.loss(self(batch), batch["labels"])
         if not torch.isfinite(loss):
             raise NonFiniteLossError(
@@ -93,7 +101,7 @@ class ClassifierModule(L.LightningModule):
         return loss
 
     def _eval_step(
-        self, batch: dict[str, torch.Tensor], metrics: MetricCollection, loss_m: MeanMetric
+        self, batch: Batch, metrics: MetricCollection, loss_m: MeanMetric
     ) -> torch.Tensor:
         logits = self(batch)
         probs = self.classifier.probabilities(logits)
@@ -101,7 +109,7 @@ class ClassifierModule(L.LightningModule):
         loss_m.update(self.classifier.loss(logits, batch["labels"]), weight=len(batch["labels"]))
         return probs
 
-    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
         self._eval_step(batch, self.val_metrics, self.val_loss)
 
     def on_validation_epoch_end(self) -> None:
@@ -114,7 +122,7 @@ class ClassifierModule(L.LightningModule):
     def on_test_epoch_start(self) -> None:
         self.test_outputs = []
 
-    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
         probs = self._eval_step(batch, self.test_metrics, self.test_loss)
         self.test_outputs.append({"idx": batch["idx"].cpu(), "prob": probs.detach().float().cpu()})
 
@@ -123,6 +131,11 @@ class ClassifierModule(L.LightningModule):
         self.log("test/loss", self.test_loss.compute(), sync_dist=True)
         self.test_metrics.reset()
         self.test_loss.reset()
+
+    def predict_step(self, batch: Batch, batch_idx: int) -> dict[str, torch.Tensor]:
+        """Row positions and P(label = 1) (Lightning's predict loop; labels not needed)."""
+        probs = self.classifier.probabilities(self(batch))
+        return {"idx": batch["idx"].cpu(), "prob": probs.detach().float().cpu()}
 
     def gathered_test_outputs(self) -> dict[str, torch.Tensor]:
         """Test-set row positions and probabilities from every rank, de-duplicated."""
@@ -147,30 +160,40 @@ class ClassifierModule(L.LightningModule):
         keep[1:] = idx[1:] != idx[:-1]
         return {"idx": idx[keep], "prob": prob[keep]}
 
-    @torch.inference_mode()
     # -- optimisation ---------------------------------------------------------------------
-    def _param_groups(self) -> list[dict[str, Any]]:
+    def _block(self, name: str) -> tuple[int, float]:
+        """(order, lr) of a classifier parameter: head, embeddings, layer i, then the rest."""
         o = self.optim
         lr, head_lr = float(o["lr"]), float(o.get("head_lr") or o["lr"])
         decay = float(o.get("layerwise_lr_decay", 1.0))
-        wd = float(o.get("weight_decay", 0.0))
-        enc = self.classifier.encoder
         n = self.classifier.n_layers
-        blocks: list[tuple[torch.nn.Module, float]] = [(self.classifier.head, head_lr)]
-        blocks.append((enc.embeddings, lr * decay**n))
-        blocks += [(layer, lr * decay ** (n - 1 - i)) for i, layer in enumerate(enc.encoder.layer)]
-        if getattr(enc, "pooler", None) is not None:
-            blocks.append((enc.pooler, lr))
-        groups = []
-        for module, group_lr in blocks:
-            named = [(k, p) for k, p in module.named_parameters() if p.requires_grad]
-            for no_decay in (False, True):
-                params = [p for k, p in named if k.endswith(NO_DECAY) == no_decay]
-                if params:
-                    groups.append(
-                        {"params": params, "lr": group_lr, "weight_decay": 0.0 if no_decay else wd}
-                    )
-        return groups
+        if name.startswith("head."):
+            return 0, head_lr
+        if name.startswith("encoder.embeddings."):
+            return 1, lr * decay**n
+        match = _LAYER.match(name)
+        if match:
+            i = int(match.group(1))
+            return 2 + i, lr * decay ** (n - 1 - i)
+        # the pooler and any other trainable submodule (e.g. a learned pooling): backbone lr
+        return 2 + n, lr
+
+    def _param_groups(self) -> list[dict[str, Any]]:
+        """Optimiser groups from ``named_parameters()``: every trainable parameter of the
+        classifier lands in exactly one group (by block and by decay / no decay), so a new
+        trainable submodule is optimised without touching this code."""
+        wd = float(self.optim.get("weight_decay", 0.0))
+        grouped: dict[tuple[int, bool], tuple[float, list[torch.nn.Parameter]]] = {}
+        for name, param in self.classifier.named_parameters():
+            if not param.requires_grad:
+                continue
+            order, group_lr = self._block(name)
+            no_decay = name.endswith(NO_DECAY)
+            grouped.setdefault((order, no_decay), (group_lr, []))[1].append(param)
+        return [
+            {"params": params, "lr": group_lr, "weight_decay": 0.0 if no_decay else wd}
+            for (_, no_decay), (group_lr, params) in sorted(grouped.items())
+        ]
 
     def configure_optimizers(self) -> Any:
         o = self.optim
