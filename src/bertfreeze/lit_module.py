@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
 from collections.abc import Mapping
@@ -10,6 +11,7 @@ from typing import Any
 import lightning as L
 import torch
 import torch.distributed as dist
+from hydra.utils import get_class
 from torchmetrics import MeanMetric, MetricCollection
 from transformers import get_constant_schedule_with_warmup, get_linear_schedule_with_warmup
 
@@ -74,7 +76,9 @@ class ClassifierModule(L.LightningModule):
             value = self.optim.get(key)
             if value is not None and not float(value) > 0:
                 raise UserError(f"optim.{key}={value} must be a positive learning rate")
-        if self.optim.get("name", "adamw") not in OPTIMIZERS:
+        if self.optim.get("_target_"):
+            self.optimizer_class()  # an importable class, checked before training
+        elif self.optim.get("name", "adamw") not in OPTIMIZERS:
             raise UserError(
                 f"optim.name={self.optim.get('name')!r} is unknown — use one of {sorted(OPTIMIZERS)}"
             )
@@ -195,6 +199,19 @@ class ClassifierModule(L.LightningModule):
             for (_, no_decay), (group_lr, params) in sorted(grouped.items())
         ]
 
+    def optimizer_class(self) -> type[torch.optim.Optimizer]:
+        """``optim._target_`` (any torch optimiser class) or the built-in ``optim.name``."""
+        target = self.optim.get("_target_")
+        if not target:
+            return OPTIMIZERS[self.optim.get("name", "adamw")]
+        try:
+            cls = get_class(str(target))
+        except Exception as err:  # noqa: BLE001 - hydra raises several kinds for a bad path
+            raise UserError(f"optim._target_={target!r} cannot be imported: {err}") from err
+        if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
+            raise UserError(f"optim._target_={target!r} is not a torch.optim.Optimizer")
+        return cls
+
     def configure_optimizers(self) -> Any:
         o = self.optim
         groups = self._param_groups()
@@ -202,10 +219,12 @@ class ClassifierModule(L.LightningModule):
             "betas": tuple(o.get("betas", (0.9, 0.999))),
             "eps": float(o.get("eps", 1e-8)),
         }
+        cls = self.optimizer_class()
         fused = o.get("fused", "auto")
-        if fused in (True, "auto") and o.get("name", "adamw") != "bertadam":
+        if fused in (True, "auto") and cls in (torch.optim.AdamW, torch.optim.Adam):
             kwargs["fused"] = True  # one kernel for the whole update (CPU: ~4x faster step)
-        optimizer = OPTIMIZERS[o.get("name", "adamw")](groups, **kwargs)
+        accepted = inspect.signature(cls).parameters
+        optimizer = cls(groups, **{k: v for k, v in kwargs.items() if k in accepted})
         total = max(1, int(self.trainer.estimated_stepping_batches))
         warmup = int(math.ceil(float(o.get("warmup_ratio", 0.0)) * total))
         if o.get("schedule", "linear") == "linear":
