@@ -134,3 +134,23 @@ def test_interrupted_run_of_another_recipe_does_not_fail_a_later_sweep(
     assert len(done) == 1
     status = json.loads((sweep / done[0] / "status.json").read_text())
     assert status["status"] == "completed"
+
+
+def test_one_list_of_non_recipe_keys() -> None:
+    """Hydra's folder names, the config hash and the report read the same key list."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+
+    from bertfreeze.paths import CONF_DIR
+    from bertfreeze.report.collect import IGNORED_CONFIG
+
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=["keep_weights=false"], return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    excluded = list(cfg.hydra.job.config.override_dirname.exclude_keys)
+    assert excluded == runs.folder_exclude_keys()
+    assert set(runs.NON_RECIPE_KEYS) <= set(excluded)
+    recipe = runs.flatten(runs.recipe(cfg, "x"))
+    for key in runs.NON_RECIPE_KEYS:
+        assert not any(k == key or k.startswith(key + ".") for k in recipe), key
+        assert IGNORED_CONFIG.search(key), key

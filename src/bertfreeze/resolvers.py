@@ -18,5 +18,9 @@ def register() -> None:
     if not OmegaConf.has_resolver("bf_env"):
         # ${bf_env:BERTFREEZE_X,default}: configs read settings through bertfreeze.settings
         OmegaConf.register_new_resolver("bf_env", lambda name, default=None: env(name, default))
+    if not OmegaConf.has_resolver("bf_exclude_keys"):
+        from bertfreeze.runs import folder_exclude_keys
+
+        OmegaConf.register_new_resolver("bf_exclude_keys", folder_exclude_keys)
     if not OmegaConf.has_resolver("bf_truthy"):
         OmegaConf.register_new_resolver("bf_truthy", truthy)

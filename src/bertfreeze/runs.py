@@ -38,10 +38,38 @@ from bertfreeze.atomic import write_json_atomic
 from bertfreeze.hashing import digest
 from bertfreeze.schema import RunRecord
 
-# Keys that say where/how loudly a run happens, not what it computes.
 __all__ = ["write_json_atomic"]  # re-exported: runs.write_json_atomic is used widely
 
-NON_RECIPE_KEYS = ("paths", "hydra", "name", "quiet", "skip_completed", "keep_weights", "logger")
+#: THE list of keys that say where or how loudly a run happens, not what it computes. The config
+#: hash leaves them out, Hydra leaves them out of run-folder names (conf/hydra/default.yaml reads
+#: ``${bf_exclude_keys:}``) and the report never groups runs by them.
+NON_RECIPE_KEYS = (
+    "paths",
+    "hydra",
+    "name",
+    "quiet",
+    "skip_completed",
+    "keep_weights",
+    "logger",
+    "trainer.enable_progress_bar",
+    "trainer.default_root_dir",
+)
+#: Recipe keys (hashed: the data by content, the rest by value) that still never name a run
+#: folder: where the data or backbone lives, on which device, how many parallel jobs.
+UNNAMED_RECIPE_KEYS = (
+    "data.path",
+    "model.pretrained",
+    "trainer.accelerator",
+    "trainer.deterministic",
+    "trainer.log_every_n_steps",
+    "cache.dtype",
+    "hydra.launcher.n_jobs",
+)
+
+
+def folder_exclude_keys() -> list[str]:
+    """Hydra's ``override_dirname.exclude_keys``: overrides that do not name a run folder."""
+    return [*NON_RECIPE_KEYS, *UNNAMED_RECIPE_KEYS]
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
@@ -67,7 +95,9 @@ def flatten(d: Mapping[str, Any], prefix: str = "", lists_as_json: bool = False)
 
 def recipe(cfg: DictConfig, data_sha256: str | None = None) -> dict[str, Any]:
     """The resolved config minus where-and-how keys; the data path replaced by its content hash."""
-    skip_trainer = ("enable_progress_bar", "default_root_dir")
+    skip_trainer = tuple(
+        k.removeprefix("trainer.") for k in NON_RECIPE_KEYS if k.startswith("trainer.")
+    )
     container: dict[str, Any] = {}
     for key in cfg:
         if key in NON_RECIPE_KEYS:

@@ -19,7 +19,12 @@ from typing import Any
 import pandas as pd
 
 from bertfreeze.errors import UserError
-from bertfreeze.runs import flatten, iter_run_dirs, run_state
+from bertfreeze.runs import (
+    NON_RECIPE_KEYS,
+    flatten,
+    iter_run_dirs,
+    run_state,
+)
 from bertfreeze.schema import METRICS, canonical, canonical_keys
 
 __all__ = ["iter_run_dirs"]  # the one run discovery lives in bertfreeze.runs
@@ -47,10 +52,13 @@ RECIPE_FIELDS: dict[str, str] = {
     "numeric_precision": "precision",
 }
 # Config keys that vary between runs of one recipe by design, or do not change results.
+# runs.NON_RECIPE_KEYS, plus keys that vary by design (seed, fold, freeze) or do not change
+# results (locations, devices, workers).
 IGNORED_CONFIG = re.compile(
-    r"(^|\.)(seed|fold|name)$|^freeze\.|^hydra\.|^paths\.|^logger|path|dir$|_dir\.|"
+    "|".join(f"^{re.escape(k)}(\\.|$)" for k in NON_RECIPE_KEYS)
+    + r"|(^|\.)(seed|fold|name)$|^freeze\.|^logger|path|dir$|_dir\.|"
     r"file|cache|hash|num_workers|eval_batch_size|devices|accelerator|pretrained|run_name|tags|"
-    r"^compile$|enable_progress_bar|log_every_n_steps|quiet|skip_completed|keep_weights",
+    r"^compile$|log_every_n_steps",
 )
 
 
