@@ -151,6 +151,9 @@ def test_one_list_of_non_recipe_keys() -> None:
     assert excluded == runs.folder_exclude_keys()
     assert set(runs.NON_RECIPE_KEYS) <= set(excluded)
     recipe = runs.flatten(runs.recipe(cfg, "x"))
+    where_and_how = ("keep_weights", "quiet", "skip_completed", "logger", "name", "paths")
+    assert set(where_and_how) <= set(runs.NON_RECIPE_KEYS)
+    assert not any(k.split(".")[0] in where_and_how for k in recipe)
     for key in runs.NON_RECIPE_KEYS:
         assert not any(k == key or k.startswith(key + ".") for k in recipe), key
         assert IGNORED_CONFIG.search(key), key
