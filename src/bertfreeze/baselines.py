@@ -24,8 +24,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from tqdm import tqdm
 
-from bertfreeze.atomic import atomic_write_text
-from bertfreeze.atomic import write_json_atomic as atomic_write_json
+from bertfreeze.atomic import atomic_write_text, write_json_atomic
 from bertfreeze.errors import UserError
 from bertfreeze.schema import BASELINE_METRICS
 from bertfreeze.schema import METRICS as METRICS_REGISTRY
@@ -292,5 +291,5 @@ def write_outputs(
     """``folds.csv``, ``summary.json`` and ``meta.json``, each written atomically."""
     run_dir = Path(run_dir)
     atomic_write_text(run_dir / "folds.csv", folds_df.to_csv(index=False, float_format="%.6f"))
-    atomic_write_json(run_dir / "summary.json", dict(summary))
-    atomic_write_json(run_dir / "meta.json", dict(meta))
+    write_json_atomic(run_dir / "summary.json", dict(summary))
+    write_json_atomic(run_dir / "meta.json", dict(meta))

@@ -9,13 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from bertfreeze import atomic
+from bertfreeze.atomic import atomic_write_csv, atomic_write_text, write_json_atomic
 from bertfreeze.errors import UserError
 from bertfreeze.report import figures as figs
-from bertfreeze.report import render, tables
+from bertfreeze.report import fmt, render, tables
 from bertfreeze.report.collect import (
     TEST_METRICS,
     Baselines,
@@ -47,25 +46,6 @@ class ReportResult:
     tables: dict[str, dict[str, Path]] = field(default_factory=dict)
     figures: dict[str, figs.FigureInfo] = field(default_factory=dict)
     summary: str = ""
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Strict JSON (no NaN), written atomically."""
-    atomic.write_json_atomic(path, _jsonable(data), allow_nan=False)
 
 
 def _check_args(metrics: Sequence[str], alpha: float, power: float, n_boot: int) -> None:
@@ -122,7 +102,7 @@ def lr_grid_study(runs: pd.DataFrame) -> pd.DataFrame | None:
     keys = ["data_name", "backbone", *others, "freeze", "lr", "head_lr"]
     g = runs.groupby([runs[k].map(render._fmt) for k in keys], sort=True)["accuracy"]
     out = pd.DataFrame({"n": g.count(), "mean": g.mean(), "sd": g.std(ddof=1)}).reset_index()
-    out["accuracy"] = [tables._pm(m, s) for m, s in zip(out["mean"], out["sd"], strict=True)]
+    out["accuracy"] = [fmt.pm(m, s) for m, s in zip(out["mean"], out["sd"], strict=True)]
     out = out.rename(columns={"data_name": "data", **{k: key_label(k) for k in others}})
     out = out.drop(columns=["mean", "sd"])
     if out["data"].nunique() == 1:
@@ -223,25 +203,24 @@ def build_report(
             name="figure3",
             seed=seed,
         )
-        layers.to_csv(out / "study_layers.csv", index=False)
+        atomic_write_csv(layers, out / "study_layers.csv")
     lr_grid = lr_grid_study(runs)
     if lr_grid is not None:
         studies["lr_grid"] = lr_grid
-        lr_grid.to_csv(out / "study_lr_grid.csv", index=False)
+        atomic_write_csv(lr_grid, out / "study_lr_grid.csv")
 
     stats = compare_all(
         runs, baselines, metrics=metrics, alpha=alpha, power=power, n_boot=n_boot, seed=seed
     )
     stats_json = out / "stats.json"
-    write_json_atomic(stats_json, stats)
+    write_json_atomic(stats_json, stats, strict=True)
 
     run_cols = ["group", "family", "backbone", "data_name", "freeze", "n_trainable_layers"]
     run_cols += ["seed", "fold", *[m for m in TEST_METRICS if m in runs], "run_dir"]
     order = {g: i for i, g in enumerate(group_order(runs))}
-    runs.assign(_o=runs["group"].map(order)).sort_values(["_o", "seed"])[run_cols].to_csv(
-        out / "runs.csv", index=False
-    )
-    render.problems_table(problems).to_csv(out / "problems.csv", index=False)
+    ordered = runs.assign(_o=runs["group"].map(order)).sort_values(["_o", "seed"])
+    atomic_write_csv(ordered[run_cols], out / "runs.csv")
+    atomic_write_csv(render.problems_table(problems), out / "problems.csv")
 
     text = render.render_report(
         sweep_dir=sweep,
@@ -263,7 +242,7 @@ def build_report(
         seed=seed,
     )
     report_md = out / "report.md"
-    report_md.write_text(text, encoding="utf-8")
+    atomic_write_text(report_md, text)
     summary = render.console_summary(
         out_dir=out,
         sweep_dir=sweep,

@@ -12,26 +12,12 @@ import pandas as pd
 from bertfreeze.report import paper
 from bertfreeze.report.collect import Baselines, Problem, key_label, mode_specific_keys
 from bertfreeze.report.figures import FigureInfo
+from bertfreeze.report.fmt import fixed as _f
+from bertfreeze.report.fmt import p_equals as _peq
+from bertfreeze.report.fmt import p_value as _p
+from bertfreeze.report.fmt import signed as _s
+from bertfreeze.report.fmt import value as _fmt
 from bertfreeze.report.tables import METRIC_LABELS, stats_display, to_markdown
-
-
-def _p(p: float) -> str:
-    if p is None or math.isnan(p):
-        return "—"
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
-
-
-def _peq(p: float) -> str:
-    text = _p(p)
-    return f"p{text}" if text.startswith("<") else f"p={text}"
-
-
-def _s(x: float, digits: int = 3) -> str:
-    return "—" if x is None or math.isnan(x) else f"{x:+.{digits}f}"
-
-
-def _f(x: float, digits: int = 3) -> str:
-    return "—" if x is None or math.isnan(x) else f"{x:.{digits}f}"
 
 
 def describe(rec: Mapping[str, Any], alpha: float) -> str:
@@ -114,14 +100,6 @@ def _values(series: pd.Series) -> str:
     if len(vals) > 12:
         return f"{', '.join(vals[:10])}, … ({len(vals)} values)"
     return ", ".join(vals)
-
-
-def _fmt(v: Any) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "—"
-    if isinstance(v, float):
-        return f"{v:g}"
-    return str(v)
 
 
 def _natural(s: str) -> tuple[int, float, str]:

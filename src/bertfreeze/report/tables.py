@@ -13,28 +13,16 @@ from typing import Any
 
 import pandas as pd
 
+from bertfreeze.atomic import atomic_write_csv, atomic_write_text
 from bertfreeze.report import paper
 from bertfreeze.report.collect import Baselines, group_order
+from bertfreeze.report.fmt import num as _num
+from bertfreeze.report.fmt import pm as _pm
+from bertfreeze.report.fmt import signed as _signed
 from bertfreeze.schema import METRICS
 
 TABLE2_METRICS = ("accuracy", "f1", "precision", "recall")
 METRIC_LABELS = {name: m.display for name, m in METRICS.items()}
-
-
-def _num(value: Any, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
-def _pm(mean: float, sd: float, digits: int = 3) -> str:
-    if mean is None or math.isnan(mean):
-        return "—"
-    if sd is None or math.isnan(sd):
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {sd:.{digits}f}"
 
 
 def table1(baselines: Baselines) -> pd.DataFrame:
@@ -147,12 +135,6 @@ def stats_display(records: Sequence[dict[str, Any]], metric: str | None = None) 
     return pd.DataFrame(rows)
 
 
-def _signed(value: float, digits: int = 3) -> str:
-    if value is None or math.isnan(value):
-        return "—"
-    return f"{value:+.{digits}f}"
-
-
 # ----------------------------------------------------------------------------- formats
 def to_markdown(df: pd.DataFrame) -> str:
     """A GitHub-flavoured Markdown table (numbers right-aligned)."""
@@ -218,7 +200,7 @@ def write_table(
 ) -> dict[str, Path]:
     """``<stem>.csv`` (numbers), ``<stem>.md`` and ``<stem>.tex`` (formatted)."""
     paths = {fmt: stem.with_suffix(f".{fmt}") for fmt in ("csv", "md", "tex")}
-    numeric.to_csv(paths["csv"], index=False)
-    paths["md"].write_text(to_markdown(display), encoding="utf-8")
-    paths["tex"].write_text(to_latex(display, caption=caption, label=label), encoding="utf-8")
+    atomic_write_csv(numeric, paths["csv"])
+    atomic_write_text(paths["md"], to_markdown(display))
+    atomic_write_text(paths["tex"], to_latex(display, caption=caption, label=label))
     return paths
