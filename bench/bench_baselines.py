@@ -36,6 +36,7 @@ from sklearn.pipeline import Pipeline
 
 from bertfreeze.baselines import FEATURES, make_pipeline, run_baselines
 from bertfreeze.data import DataSpec, load_dataset
+from bertfreeze.settings import settings
 from bertfreeze.splits import kfold_splits
 
 N_FOLDS, SPLIT_SEED = 10, 42
@@ -74,25 +75,17 @@ def bench_baselines(data_path: str | Path, n_jobs: int = -1) -> dict[str, Any]:
         "n_jobs": n_jobs,
         "data": {"split_seed": SPLIT_SEED, "n_folds": N_FOLDS},
     }
-    quiet = os.environ.get("BERTFREEZE_QUIET")
-    os.environ["BERTFREEZE_QUIET"] = "1"
-    try:
-        start = time.perf_counter()
-        ours = run_baselines(df, cfg)
-        ours_s = time.perf_counter() - start
+    start = time.perf_counter()
+    ours = run_baselines(df, cfg, quiet=True)
+    ours_s = time.perf_counter() - start
 
-        start = time.perf_counter()
-        seq_ours = sequential_loop(texts, labels, lambda f: make_pipeline(f, cfg))
-        seq_ours_s = time.perf_counter() - start
+    start = time.perf_counter()
+    seq_ours = sequential_loop(texts, labels, lambda f: make_pipeline(f, cfg))
+    seq_ours_s = time.perf_counter() - start
 
-        start = time.perf_counter()
-        plain = sequential_loop(texts, labels, plain_pipeline)
-        plain_s = time.perf_counter() - start
-    finally:
-        if quiet is None:
-            os.environ.pop("BERTFREEZE_QUIET", None)
-        else:
-            os.environ["BERTFREEZE_QUIET"] = quiet
+    start = time.perf_counter()
+    plain = sequential_loop(texts, labels, plain_pipeline)
+    plain_s = time.perf_counter() - start
     return {
         "ours_s": round(ours_s, 3),
         "plain_s": round(plain_s, 3),
@@ -108,7 +101,7 @@ def bench_baselines(data_path: str | Path, n_jobs: int = -1) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    path = argv[0] if argv else os.environ.get("BERTFREEZE_DATA", "data/train.csv")
+    path = argv[0] if argv else settings().data or "data/train.csv"
     print(json.dumps(bench_baselines(path), indent=2))
     return 0
 

@@ -441,8 +441,8 @@ def _prefix_entries(ctx: Ctx) -> list[dict[str, Any]]:
 # -- (a) frozen sweep ------------------------------------------------------------------------
 def bench_frozen_sweep(ctx: Ctx) -> dict[str, Any]:
     """freeze=all, N seeds x 3 epochs: cached features + N real runs vs re-encoding each epoch."""
+    from bertfreeze.build import build_classifier, build_inputs
     from bertfreeze.datamodule import Collate, RowInputs
-    from bertfreeze.train_task import build_classifier, build_inputs
 
     sz = ctx.sizes
     ctx.load()
@@ -582,8 +582,8 @@ def bench_frozen_sweep(ctx: Ctx) -> dict[str, Any]:
 # -- (b) one last2 epoch ------------------------------------------------------------------------
 def bench_last2_epoch(ctx: Ctx) -> dict[str, Any]:
     """Train the top 2 layers + head for one epoch: from cached layer-4 states vs full forward."""
+    from bertfreeze.build import build_classifier, build_inputs
     from bertfreeze.datamodule import Collate, RowInputs
-    from bertfreeze.train_task import build_classifier, build_inputs
 
     sz = ctx.sizes
     ctx.load()
@@ -830,9 +830,9 @@ def _hf_chunk(
 
 def bench_finetune_epoch(ctx: Ctx) -> dict[str, Any]:
     """freeze=none, one epoch: bucketed dynamic padding vs pad-to-128 vs HF Trainer; fp32 vs bf16."""
+    from bertfreeze.build import build_classifier
     from bertfreeze.datamodule import Collate, RowInputs
     from bertfreeze.lit_module import ClassifierModule
-    from bertfreeze.train_task import build_classifier
 
     sz = ctx.sizes
     ctx.load()

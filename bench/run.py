@@ -515,7 +515,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    data = args.data or os.environ.get("BERTFREEZE_DATA") or str(REPO / "data" / "train.csv")
+    from bertfreeze.settings import settings
+
+    data = args.data or settings().data or str(REPO / "data" / "train.csv")
     if args.render:
         results = [
             r

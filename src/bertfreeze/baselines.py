@@ -201,7 +201,11 @@ def _quiet() -> bool:
 
 
 def run_baselines(
-    df: pd.DataFrame, cfg: Mapping[str, Any] | None = None, *, return_models: bool = False
+    df: pd.DataFrame,
+    cfg: Mapping[str, Any] | None = None,
+    *,
+    return_models: bool = False,
+    quiet: bool | None = None,
 ) -> pd.DataFrame | tuple[pd.DataFrame, dict[tuple[str, int], Pipeline]]:
     """k-fold CV of every requested feature set; one row per (features, fold).
 
@@ -229,7 +233,10 @@ def run_baselines(
     n_jobs = int(_opt(cfg, "n_jobs"))
     results = []
     with tqdm(
-        total=len(tasks), desc="baselines (features x folds)", unit="fold", disable=_quiet()
+        total=len(tasks),
+        desc="baselines (features x folds)",
+        unit="fold",
+        disable=_quiet() if quiet is None else quiet,
     ) as bar:
         if n_jobs == 1:
             for task in tasks:
