@@ -79,3 +79,26 @@ def test_batch_kind_is_declared_not_guessed() -> None:
         Batch("hidden", torch.arange(2), input_ids=torch.ones(2, 3, dtype=torch.long))
     with pytest.raises(ValueError, match="not one of"):
         Batch("pixels", torch.arange(2))
+
+
+def test_optimizer_and_classifier_come_from_target(tiny_bert: Path) -> None:
+    from omegaconf import OmegaConf
+
+    from bertfreeze.build import classifier_class
+    from bertfreeze.errors import UserError
+
+    encoder, _ = load_backbone(str(tiny_bert))
+    module = ClassifierModule(
+        TextClassifier(encoder, "cls"), {"lr": 0.1, "_target_": "torch.optim.SGD"}
+    )
+    assert module.optimizer_class() is torch.optim.SGD
+    assert ClassifierModule(TextClassifier(encoder, "cls"), {"lr": 0.1}).optimizer_class() is (
+        torch.optim.AdamW
+    )
+    with pytest.raises(UserError, match="optim._target_"):
+        ClassifierModule(TextClassifier(encoder, "cls"), {"lr": 0.1, "_target_": "torch.nn.Linear"})
+    model = OmegaConf.create({"_target_": "tests_learned.LearnedPooling"})
+    with pytest.raises(UserError, match="model._target_"):
+        classifier_class(model)
+    assert classifier_class(OmegaConf.create({})) is TextClassifier
+    assert module.hparams["optim"]["_target_"] == "torch.optim.SGD"  # the checkpoint says so

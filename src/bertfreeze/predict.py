@@ -25,7 +25,7 @@ from safetensors.torch import load_file
 from bertfreeze import runs
 from bertfreeze.atomic import atomic_write_csv
 from bertfreeze.build import build_classifier
-from bertfreeze.data import DataSpec, _parse, _texts, file_sha256, read_text_file
+from bertfreeze.data import DataSpec, file_sha256, parse_table, prepare_texts, read_text_file
 from bertfreeze.datamodule import RowInputs, TextDataModule
 from bertfreeze.errors import UserError
 from bertfreeze.feature_cache import tokenize
@@ -210,7 +210,7 @@ def read_texts(
     """Ids and model input texts from an unlabelled CSV, prepared like the run's training data."""
     spec = DataSpec.from_cfg({**_plain(data_cfg), "path": str(path)})
     text = read_text_file(path, spec.encoding)
-    df = _parse(path, text, spec)
+    df = parse_table(path, text, spec)
     ids_from = spec.id_col if id_col == "auto" else id_col
     wanted = [spec.text_col, *spec.extra_text_cols]
     missing = [c for c in wanted if c not in df.columns]
@@ -229,7 +229,7 @@ def read_texts(
             f"{path}: no id column {ids_from!r}; the file has columns {list(df.columns)[:10]} — "
             f"set id_col=<column>, or id_col=null to number the rows"
         )
-    texts, empty = _texts(path, df, spec)
+    texts, empty = prepare_texts(path, df, spec)
     if empty.any():
         log.warning(
             "%d row(s) of %s have empty text; they are predicted from the empty string",
