@@ -12,7 +12,6 @@ on read, so no later edit can start looking at it by accident (tests/test_select
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
@@ -21,18 +20,18 @@ from typing import Any
 import pandas as pd
 
 from bertfreeze.atomic import atomic_write_csv
+from bertfreeze.runs import iter_run_dirs
+from bertfreeze.schema import RunRecord
 
 VAL_METRIC = "accuracy"
 
 
 def _validation_view(path: Path) -> dict[str, Any] | None:
     """A completed run's metrics without its test block (the only way runs are read here)."""
-    try:
-        m = json.loads(path.read_text())
-    except (OSError, ValueError):
+    record = RunRecord.read(path.parent)
+    if record is None:
         return None
-    if m.get("status") != "completed":
-        return None
+    m = record.as_dict()
     m.pop("test", None)
     return m
 
@@ -49,8 +48,8 @@ def selection_table(sweep_dir: str | Path, param: str, metric: str = VAL_METRIC)
     """One row per completed run: ``<short param>, seed, val_<metric>`` (no test column)."""
     short = param.rsplit(".", 1)[-1]
     rows = []
-    for path in sorted(Path(sweep_dir).glob("*/metrics.json")):
-        m = _validation_view(path)
+    for run_dir in iter_run_dirs(Path(sweep_dir)):
+        m = _validation_view(run_dir / "metrics.json")
         if m is None:
             continue
         value = _param_value(m, param)

@@ -9,7 +9,6 @@ folder (``outputs/studies/<study>/``), so a report never pools unrelated runs.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import shutil
@@ -25,6 +24,8 @@ import pandas as pd
 
 from bertfreeze.atomic import atomic_write_csv, write_json_atomic
 from bertfreeze.paths import REPO_ROOT
+from bertfreeze.runs import iter_run_dirs
+from bertfreeze.schema import RunRecord
 
 STUDIES_OUT = Path("outputs/studies")
 RESULTS = Path("results")
@@ -160,13 +161,11 @@ def expected_minutes(studies: Iterable[Study]) -> float:
 
 def _completed(sweep_dir: Path) -> list[dict[str, Any]]:
     out = []
-    for path in sorted(sweep_dir.glob("*/metrics.json")):
-        try:
-            m = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if m.get("status") == "completed":
-            m["_run"] = path.parent.name
+    for run_dir in iter_run_dirs(sweep_dir):
+        record = RunRecord.read(run_dir)
+        if record is not None:
+            m = record.as_dict()
+            m["_run"] = run_dir.name
             out.append(m)
     return out
 
@@ -351,5 +350,5 @@ def _link_pooled(study: Study, sweeps: list[Path]) -> None:
         shutil.rmtree(pooled)
     pooled.mkdir(parents=True)
     for sweep in sweeps:
-        for run in sorted(p.parent for p in sweep.glob("*/metrics.json")):
+        for run in (r for r in iter_run_dirs(sweep) if RunRecord.read(r) is not None):
             (pooled / f"{sweep.parent.name}--{run.name}").symlink_to(run.resolve())
