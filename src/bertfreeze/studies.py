@@ -214,14 +214,24 @@ def cpu_model() -> str:
 
 
 def environment(
-    runs: pd.DataFrame, study_wall_s: float | None, data_files: dict[str, str]
+    runs: pd.DataFrame,
+    study_wall_s: float | None,
+    data_files: dict[str, str],
+    run_commits: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Where and how the study ran: commit, versions, CPU, precision, wall time, data hashes."""
+    """Where and how the study ran: commit, versions, CPU, precision, wall time, data hashes.
+
+    ``git_commit`` is the commit the runs recorded (not the one exporting them); several
+    commits are listed in ``run_commits``, so a study resumed across commits says so.
+    """
     from bertfreeze.precision import cpu_capability, cpu_native_bf16
     from bertfreeze.runs import git_commit, versions
 
+    commits = sorted(set(run_commits or []))
     return {
-        "git_commit": git_commit(),
+        "git_commit": commits[0] if len(commits) == 1 else git_commit(),
+        "run_commits": commits,
+        "exported_at_commit": git_commit(),
         "versions": versions(),
         "cpu_model": cpu_model(),
         "cpu_capability": cpu_capability(),
@@ -233,6 +243,17 @@ def environment(
         "study_wall_time_s": None if study_wall_s is None else round(study_wall_s, 1),
         "data": data_files,
     }
+
+
+def run_commits(sweep_dir: Path) -> list[str]:
+    return [str(m["git_commit"]) for m in _completed(sweep_dir) if m.get("git_commit")]
+
+
+def _keep_wall_time(path: Path, env: dict[str, Any]) -> dict[str, Any]:
+    """An export without a run (export_only) keeps the study's measured wall time."""
+    if env.get("study_wall_time_s") is None and path.is_file():
+        env["study_wall_time_s"] = json.loads(path.read_text()).get("study_wall_time_s")
+    return env
 
 
 def data_files(sweep_dir: Path) -> dict[str, str]:
@@ -254,6 +275,7 @@ def export(study: Study, study_wall_s: float | None = None) -> Path:
             shutil.copyfile(study.out / "baselines" / name, dest / name)
         meta = json.loads((study.out / "baselines" / "meta.json").read_text())
         env = environment(pd.DataFrame({"precision": [], "wall_time_s": []}), study_wall_s, {})
+        env = _keep_wall_time(dest / "environment.json", env)
         data = meta.get("data") or {}
         env["data"] = {Path(str(data.get("path", "data"))).name: data.get("sha256")}
         env["baselines"] = {
@@ -267,8 +289,11 @@ def export(study: Study, study_wall_s: float | None = None) -> Path:
 
         param, csv = study.selection
         atomic_write_csv(selection_table(study.sweep_dir, param), dest / csv)
-        env = environment(runs, study_wall_s, data_files(study.sweep_dir))
-        write_json_atomic(dest / csv.replace(".csv", ".environment.json"), env)
+        env = environment(
+            runs, study_wall_s, data_files(study.sweep_dir), run_commits(study.sweep_dir)
+        )
+        env_path = dest / csv.replace(".csv", ".environment.json")
+        write_json_atomic(env_path, _keep_wall_time(env_path, env))
         return dest
     report_runs = dest / "runs.csv"  # the report's own table: keep its columns, drop abs paths
     if report_runs.is_file():
@@ -283,8 +308,8 @@ def export(study: Study, study_wall_s: float | None = None) -> Path:
             src = study.out / "baselines" / name
             if src.is_file():
                 shutil.copyfile(src, dest / f"baselines_{name}")
-    env = environment(runs, study_wall_s, data_files(study.sweep_dir))
-    write_json_atomic(dest / "environment.json", env)
+    env = environment(runs, study_wall_s, data_files(study.sweep_dir), run_commits(study.sweep_dir))
+    write_json_atomic(dest / "environment.json", _keep_wall_time(dest / "environment.json", env))
     return dest
 
 
