@@ -237,6 +237,7 @@ def metrics_record(
         "backbone": cfg.model.name,
         "pretrained": resolve_pretrained(str(cfg.model.pretrained)),
         "freeze": cfg.freeze.name,
+        "freeze_method": plan.method,
         "trainable_layers": list(plan.trainable_layers),
         "embeddings_trainable": plan.embeddings,
         "pooler_trainable": plan.pooler,
