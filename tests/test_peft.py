@@ -175,7 +175,7 @@ def test_lora_checkpoint_state_loads_into_a_rebuilt_model(tiny_bert: Path) -> No
     """Resume and ``ckpt_path=best`` load the lean checkpoint into a freshly injected model."""
     clf, _ = build(tiny_bert, "lora_top_k")
     with torch.no_grad():
-        for n, p in clf.named_parameters():
+        for p in clf.parameters():
             if p.requires_grad:
                 p.add_(1.0)
     state = ClassifierModule(clf, {"lr": 1e-3}).trainable_state_dict()
