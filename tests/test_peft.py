@@ -276,3 +276,79 @@ def test_sweep_with_peft_modes_resumes_after_a_kill(
     assert res.stdout.count("skip (already completed") == len(completed_before)
     assert any(m["resumed_from_checkpoint"] for m in metrics)  # the killed run went on
     assert not list(sweep.glob("*/checkpoints/*.ckpt"))
+
+
+# -- the report: accuracy vs trainable parameters, Table 2, one Holm family ------------------
+PEFT_FAKE = {  # freeze name -> (method, trainable params, mean accuracy)
+    "ia3": ("ia3", 9_600, 0.800),
+    "lora": ("lora", 74_113, 0.836),
+    "bitfit": ("bitfit", 31_105, 0.829),
+}
+
+
+def fake_peft_sweep(root: Path, seeds: range = range(4)) -> Path:
+    """The standard fake sweep (all, last2, none) plus lora/bitfit/ia3 runs on the same seeds."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    import fake_runs
+
+    fake_runs.make_sweep(root, seeds=seeds)
+    rng = np.random.default_rng(1)
+    for freeze, (method, n_params, acc) in PEFT_FAKE.items():
+        for seed in seeds:
+            run = fake_runs.write_run(root.parent / "tmp", freeze="none", seed=seed, rng=rng)
+            rec = json.loads((run / "metrics.json").read_text())
+            rec.update(
+                freeze=freeze,
+                freeze_method=method,
+                trainable_params=n_params,
+                embeddings_trainable=False,
+                config_hash=f"{freeze}{seed}",
+            )
+            rec["test"]["accuracy"] = acc + rng.normal(0, 0.004)
+            (run / "metrics.json").write_text(json.dumps(rec))
+            run.rename(root / f"freeze={freeze},seed={seed}")
+    return root
+
+
+def test_report_draws_accuracy_vs_trainable_parameters(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from bertfreeze.report import build_report
+
+    sweep = fake_peft_sweep(tmp_path / "sweep")
+    res = build_report(sweep, tmp_path / "report", find_baselines=False, n_boot=200)
+    assert len(res.runs) == 6 * len(range(4))
+    assert set(res.runs["freeze"]) == {"all", "last2", "none", "lora", "bitfit", "ia3"}
+    params = pd.read_csv(tmp_path / "report" / "study_params.csv")
+    assert list(params["freeze"]) == ["all", "ia3", "bitfit", "lora", "last2", "none"]
+    assert list(params["trainable params"]) == sorted(params["trainable params"])
+    # frontier: a mode is on it iff no mode with at most as many parameters has a higher mean
+    for _, row in params.iterrows():
+        fewer = params[params["trainable params"] <= row["trainable params"]]
+        assert row["frontier"] == (row["accuracy"] >= fewer["accuracy"].max())
+    assert params.set_index("freeze").loc["lora", "frontier"]  # 0.836 with 74k parameters
+    assert not params.set_index("freeze").loc["ia3", "frontier"]  # below the head-only mode
+    lo, hi = params["95% t-CI low"], params["95% t-CI high"]
+    assert ((lo < params["accuracy"]) & (params["accuracy"] < hi)).all()
+    fig = res.figures["figure4"]
+    assert fig.png.is_file() and fig.svg.is_file()
+    assert Image.open(fig.png).size == fig.pixels
+    text = res.report_md.read_text()
+    assert "Accuracy vs trainable parameters" in text and "figure4_params.png" in text
+    # Table 2 gains the new modes, ordered by trainable parameters, with their counts
+    t2 = res.table2.set_index("freeze")
+    assert list(t2.index) == ["all", "ia3", "bitfit", "lora", "last2", "none"]
+    assert t2.loc["lora", "trainable_params"] == 74_113
+    # every pair of the six modes, in one Holm family per metric (15 accuracy comparisons)
+    acc = [r for r in res.stats if r["kind"] == "freeze_pair" and r["metric"] == "accuracy"]
+    pairs = {frozenset((r["a"].split(" / ")[-1], r["b"].split(" / ")[-1])) for r in acc}
+    assert len(acc) == len(pairs) == 15
+    ranked = sorted(r["p"] for r in acc)
+    holm = np.maximum.accumulate([min(1.0, (15 - i) * p) for i, p in enumerate(ranked)])
+    np.testing.assert_allclose(sorted(r["p_holm"] for r in acc), holm)
+    lora_vs_ia3 = next(r for r in acc if {"lora", "ia3"} == pairs_of(r))
+    assert lora_vs_ia3["a"].endswith("lora")  # a = more trainable parameters
+
+
+def pairs_of(rec: dict) -> set[str]:
+    return {rec["a"].split(" / ")[-1], rec["b"].split(" / ")[-1]}

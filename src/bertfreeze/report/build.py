@@ -93,6 +93,28 @@ def layers_study(runs: pd.DataFrame) -> pd.DataFrame | None:
     return pd.DataFrame(rows).sort_values(["family", "trainable layers"]).reset_index(drop=True)
 
 
+def params_study(runs: pd.DataFrame) -> pd.DataFrame | None:
+    """Accuracy against trainable parameters: per family and freeze mode (every mode and depth,
+    parameter-efficient ones included) the median trainable parameters, mean and 95% t-CI of
+    accuracy, and whether the mode is on the frontier. None with fewer than two modes."""
+    if "trainable_params" not in runs or runs["trainable_params"].isna().all():
+        return None
+    points = figs.params_points(runs, "accuracy")
+    if points.empty or points.groupby("family")["freeze"].nunique().max() < 2:
+        return None
+    out = points.rename(
+        columns={
+            "trainable_params": "trainable params",
+            "mean": "accuracy",
+            "ci_low": "95% t-CI low",
+            "ci_high": "95% t-CI high",
+        }
+    )
+    for col in ("accuracy", "95% t-CI low", "95% t-CI high"):
+        out[col] = out[col].round(4)
+    return out
+
+
 def lr_grid_study(runs: pd.DataFrame) -> pd.DataFrame | None:
     """Mean ± sd accuracy per (backbone, freeze, lr, head_lr) when lr or head_lr vary."""
     varied = runs.attrs.get("varied_keys", [])
@@ -204,6 +226,17 @@ def build_report(
             seed=seed,
         )
         atomic_write_csv(layers, out / "study_layers.csv")
+    params = params_study(runs)
+    if params is not None:
+        studies["params"] = params
+        figures["figure4"] = figs.params_plot(
+            runs,
+            metrics=fig_metrics,
+            title="Figure 4: test score vs trainable parameters",
+            stem=out / "figure4_params",
+            name="figure4",
+        )
+        atomic_write_csv(params, out / "study_params.csv")
     lr_grid = lr_grid_study(runs)
     if lr_grid is not None:
         studies["lr_grid"] = lr_grid

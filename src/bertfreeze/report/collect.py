@@ -170,6 +170,7 @@ def _row_from_metrics(m: Mapping[str, Any], run: Path) -> dict[str, Any]:
         "backbone": str(m["backbone"]),
         "pretrained": m.get("pretrained"),
         "freeze": str(m["freeze"]),
+        "freeze_method": m.get("freeze_method") or "layers",
         "trainable_layers": tuple(layers) if isinstance(layers, list | tuple) else None,
         "n_trainable_layers": len(layers) if isinstance(layers, list | tuple) else math.nan,
         "seed": int(m["seed"]),
@@ -399,9 +400,24 @@ def assign_groups(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def mode_order(runs: pd.DataFrame) -> list[str]:
-    """Freeze modes from fewest to most trainable encoder layers (then by name)."""
+    """Freeze modes from fewest to most trainable parameters, then trainable encoder layers,
+    then name. Parameters first: LoRA or BitFit touch every layer yet train less than last2."""
     layers = runs.groupby("freeze")["n_trainable_layers"].median()
-    return sorted(layers.index, key=lambda f: (layers[f] if not math.isnan(layers[f]) else 1e9, f))
+    params = (
+        pd.to_numeric(runs["trainable_params"], errors="coerce").groupby(runs["freeze"]).median()
+        if "trainable_params" in runs
+        else pd.Series(math.nan, index=layers.index)
+    )
+
+    def key(f: str) -> tuple[float, float, str]:
+        n_params, n_layers = float(params.get(f, math.nan)), float(layers[f])
+        return (
+            n_params if not math.isnan(n_params) else math.inf,
+            n_layers if not math.isnan(n_layers) else 1e9,
+            f,
+        )
+
+    return sorted(layers.index, key=key)
 
 
 def group_order(runs: pd.DataFrame) -> list[str]:

@@ -178,3 +178,113 @@ def layers_plot(
         ax.xaxis.get_major_locator().set_params(integer=True)
     fig.suptitle(f"{title}\n{data['family'].iloc[0]}" if single else title)
     return _save(fig, stem, name, title)
+
+
+def params_frontier(points: pd.DataFrame) -> pd.Series:
+    """True for modes no other mode beats: none with at most as many trainable parameters has
+    a higher mean (per family). ``points``: family, trainable_params, mean."""
+    on = pd.Series(False, index=points.index)
+    for _, sub in points.groupby("family"):
+        best = -np.inf
+        for idx, row in sub.sort_values(
+            ["trainable_params", "mean"], ascending=[True, False]
+        ).iterrows():
+            if row["mean"] > best:
+                on[idx] = True
+                best = row["mean"]
+    return on
+
+
+def params_points(data: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Per (family, freeze): median trainable parameters, mean and 95% t-CI of ``metric``,
+    and whether the mode is on the accuracy-vs-parameters frontier."""
+    from scipy import stats as st
+
+    rows = []
+    sub = data.dropna(subset=[metric, "trainable_params"])
+    for (family, freeze), g in sub.groupby(["family", "freeze"]):
+        vals = g[metric].astype(float)
+        n = len(vals)
+        half = float(st.t.ppf(0.975, n - 1) * vals.std(ddof=1) / np.sqrt(n)) if n > 1 else np.nan
+        rows.append(
+            {
+                "family": family,
+                "freeze": freeze,
+                "method": g["freeze_method"].iloc[0] if "freeze_method" in g else "layers",
+                "trainable_params": int(pd.to_numeric(g["trainable_params"]).median()),
+                "n": n,
+                "mean": float(vals.mean()),
+                "ci_low": float(vals.mean()) - half,
+                "ci_high": float(vals.mean()) + half,
+            }
+        )
+    points = pd.DataFrame(rows)
+    if points.empty:
+        return points
+    points["frontier"] = params_frontier(points)
+    return points.sort_values(["family", "trainable_params", "freeze"]).reset_index(drop=True)
+
+
+def params_plot(
+    data: pd.DataFrame,
+    *,
+    metrics: Sequence[str],
+    title: str,
+    stem: Path,
+    name: str,
+) -> FigureInfo:
+    """Test metric vs trainable parameters (log x): mean and 95% t-CI per freeze mode (every
+    mode and depth in the sweep, parameter-efficient ones included), seeds as faint dots, the
+    frontier (no mode with as few parameters scores higher) joined by a dashed line."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    figsize = (round(5.6 * len(metrics), 2), HEIGHT + 0.5)
+    fig, axes = plt.subplots(1, len(metrics), figsize=figsize, squeeze=False, layout="constrained")
+    families = sorted(data["family"].unique())
+    palette = dict(zip(families, sns.color_palette("Set2", n_colors=len(families)), strict=True))
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        points = params_points(data, metric)
+        seeds = data.dropna(subset=[metric, "trainable_params"])
+        for family in families:
+            color = palette[family]
+            s = seeds[seeds["family"] == family]
+            ax.scatter(s["trainable_params"], s[metric], s=8, color=color, alpha=0.3, lw=0)
+            p = points[points["family"] == family]
+            if p.empty:
+                continue
+            ax.errorbar(
+                p["trainable_params"],
+                p["mean"],
+                yerr=[p["mean"] - p["ci_low"], p["ci_high"] - p["mean"]],
+                fmt="o",
+                color=color,
+                capsize=3,
+                label=family if len(families) > 1 else None,
+            )
+            front = p[p["frontier"]]
+            ax.plot(front["trainable_params"], front["mean"], "--", color=color, lw=1.2)
+            ax.scatter(
+                front["trainable_params"],
+                front["mean"],
+                s=110,
+                facecolors="none",
+                edgecolors="black",
+                lw=1.2,
+                zorder=3,
+                label="frontier" if family == families[0] else None,
+            )
+            for row in p.itertuples():
+                ax.annotate(
+                    row.freeze,
+                    (row.trainable_params, row.mean),
+                    textcoords="offset points",
+                    xytext=(5, 5),
+                    fontsize=8,
+                )
+        ax.set_xscale("log")
+        label = METRIC_LABELS.get(metric, metric)
+        ax.set_title(f"{label} vs trainable parameters (mean, 95% t-CI)", fontsize=11)
+        ax.set_xlabel("trainable parameters (log scale)")
+        ax.set_ylabel(f"test {label}")
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{title}\n{families[0]}" if len(families) == 1 else title)
+    return _save(fig, stem, name, title)

@@ -307,6 +307,8 @@ def report_context(
         studies_ctx = {
             "layers": to_markdown(studies["layers"]) if "layers" in studies else None,
             "figure3": _fig_ref(figures, "figure3") if "figure3" in figures else None,
+            "params": to_markdown(studies["params"]) if "params" in studies else None,
+            "figure4": _fig_ref(figures, "figure4") if "figure4" in figures else None,
             "lr_grid": to_markdown(studies["lr_grid"]) if "lr_grid" in studies else None,
         }
     per_group = runs.groupby("group")["seed"].count()

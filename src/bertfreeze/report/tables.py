@@ -75,6 +75,9 @@ def table2(runs: pd.DataFrame) -> pd.DataFrame:
             "backbone": first["backbone"],
             "freeze": first["freeze"],
             "trainable_layers": first["n_trainable_layers"],
+            "trainable_params": pd.to_numeric(sub.get("trainable_params"), errors="coerce").median()
+            if "trainable_params" in sub
+            else math.nan,
             "n_runs": len(sub),
             "seeds": " ".join(str(s) for s in sorted(sub["seed"].unique())),
         }
@@ -98,6 +101,10 @@ def table2_display(t2: pd.DataFrame) -> pd.DataFrame:
     several = t2["family"].nunique() > 1
     out = pd.DataFrame({"group" if several else "freeze": t2["group" if several else "freeze"]})
     out["trainable layers"] = [_num(v if math.isnan(v) else int(v)) for v in t2.trainable_layers]
+    if "trainable_params" in t2 and t2["trainable_params"].notna().any():
+        out["trainable params"] = [
+            "" if math.isnan(v) else f"{int(v):,}" for v in t2["trainable_params"]
+        ]
     out["n runs"] = t2["n_runs"].astype(int)
     for m in TABLE2_METRICS:
         out[METRIC_LABELS[m]] = [
