@@ -352,3 +352,53 @@ def test_report_draws_accuracy_vs_trainable_parameters(tmp_path: Path) -> None:
 
 def pairs_of(rec: dict) -> set[str]:
     return {rec["a"].split(" / ")[-1], rec["b"].split(" / ")[-1]}
+
+
+# -- learning rates chosen on validation only -------------------------------------------------
+def fake_selection_sweep(root: Path) -> Path:
+    """lora and bitfit at three lrs x 2 seeds; the best validation lr is never the best test lr."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    import fake_runs
+
+    val = {1e-4: 0.80, 1e-3: 0.84, 1e-2: 0.82}
+    test = {1e-4: 0.83, 1e-3: 0.79, 1e-2: 0.86}
+    for freeze, shift in (("lora", 0.0), ("bitfit", -0.01)):
+        for lr in val:
+            for seed in (100, 101):
+                run = fake_runs.write_run(root / "tmp", freeze="none", seed=seed)
+                rec = json.loads((run / "metrics.json").read_text())
+                rec.update(freeze=freeze, lr=lr)
+                rec["val"]["accuracy"] = val[lr] + shift + 0.001 * seed
+                rec["test"]["accuracy"] = test[lr]
+                (run / "metrics.json").write_text(json.dumps(rec))
+                run.rename(root / f"freeze={freeze},optim.lr={lr},seed={seed}")
+    return root
+
+
+def test_selection_reads_validation_only_and_writes_one_csv_per_mode(tmp_path: Path) -> None:
+    sweep = fake_selection_sweep(tmp_path / "sweep")
+    out = tmp_path / "results" / "selection"
+    res = run_cli(
+        ["-m", "bertfreeze.cli.select", f"sweep_dir={sweep}", "param=lr", f"out_dir={out}"],
+        REPO_ROOT,
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert sorted(p.name for p in out.iterdir()) == ["bitfit_lr.csv", "lora_lr.csv"]
+    for name in ("lora", "bitfit"):
+        table = pd.read_csv(out / f"{name}_lr.csv")
+        assert list(table.columns) == ["lr", "seed", "val_accuracy"]  # no test column
+        assert len(table) == 6 and sorted(table["seed"].unique()) == [100, 101]
+    assert "lora: lr=0.001 (highest mean validation accuracy)" in res.stdout
+    assert "bitfit: lr=0.001" in res.stdout  # not 0.01, the best on test
+
+    missing = run_cli(["-m", "bertfreeze.cli.select", f"sweep_dir={tmp_path / 'nope'}"], REPO_ROOT)
+    assert missing.returncode == 2 and "is not a directory" in missing.stderr
+
+
+def test_select_peft_lr_experiment_composes() -> None:
+    cfg = compose_train(["experiment=select_peft_lr"])
+    params = cfg.hydra.sweeper.params
+    assert set(str(params["freeze"]).split(",")) == {"lora", "bitfit", "ia3"}
+    lrs = [float(v) for v in str(params["optim.lr"]).split(",")]
+    assert min(lrs) <= 4e-4 and max(lrs) >= 3e-3  # spans the literature defaults
+    assert "range(100" in str(params["seed"])  # not the report's seeds 0-9
