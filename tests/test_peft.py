@@ -368,6 +368,7 @@ def fake_selection_sweep(root: Path) -> Path:
                 run = fake_runs.write_run(root / "tmp", freeze="none", seed=seed)
                 rec = json.loads((run / "metrics.json").read_text())
                 rec.update(freeze=freeze, lr=lr)
+                rec["config"]["optim.lr"] = lr
                 rec["val"]["accuracy"] = val[lr] + shift + 0.001 * seed
                 rec["test"]["accuracy"] = test[lr]
                 (run / "metrics.json").write_text(json.dumps(rec))
@@ -375,24 +376,22 @@ def fake_selection_sweep(root: Path) -> Path:
     return root
 
 
-def test_selection_reads_validation_only_and_writes_one_csv_per_mode(tmp_path: Path) -> None:
+def test_selection_reads_validation_only_and_writes_one_csv_per_mode(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bertfreeze.selection import main as select_main
+
     sweep = fake_selection_sweep(tmp_path / "sweep")
     out = tmp_path / "results" / "selection"
-    res = run_cli(
-        ["-m", "bertfreeze.cli.select", f"sweep_dir={sweep}", "param=lr", f"out_dir={out}"],
-        REPO_ROOT,
-    )
-    assert res.returncode == 0, res.stderr[-2000:]
+    assert select_main([str(sweep), "--param", "optim.lr", "--out-dir", str(out)]) == 0
+    printed = capsys.readouterr().out
     assert sorted(p.name for p in out.iterdir()) == ["bitfit_lr.csv", "lora_lr.csv"]
     for name in ("lora", "bitfit"):
         table = pd.read_csv(out / f"{name}_lr.csv")
         assert list(table.columns) == ["lr", "seed", "val_accuracy"]  # no test column
         assert len(table) == 6 and sorted(table["seed"].unique()) == [100, 101]
-    assert "lora: lr=0.001 (highest mean validation accuracy)" in res.stdout
-    assert "bitfit: lr=0.001" in res.stdout  # not 0.01, the best on test
-
-    missing = run_cli(["-m", "bertfreeze.cli.select", f"sweep_dir={tmp_path / 'nope'}"], REPO_ROOT)
-    assert missing.returncode == 2 and "is not a directory" in missing.stderr
+    assert "lora: optim.lr: best mean validation accuracy at 0.001" in printed
+    assert "bitfit: optim.lr: best mean validation accuracy at 0.001" in printed  # not 0.01
 
 
 def test_select_peft_lr_experiment_composes() -> None:
