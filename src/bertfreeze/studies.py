@@ -28,6 +28,8 @@ from bertfreeze.paths import REPO_ROOT
 from bertfreeze.runs import iter_run_dirs
 from bertfreeze.schema import RunRecord
 
+# lora/bitfit/ia3, 3 epochs, fp32, 2 AVX2 cores: see the measurement in the "peft" note
+MINUTES_PEFT = 12.0
 STUDIES_OUT = Path("outputs/studies")
 RESULTS = Path("results")
 
@@ -63,7 +65,8 @@ class Study:
     note: str
     baselines: tuple[str, ...] | None = ()  # None: no baselines; () : the default data
     report_metrics: tuple[str, ...] = ("accuracy", "f1")
-    selection: tuple[str, str] | None = None  # (param, csv name) for selection studies
+    # (param, csv name) for selection studies; "{freeze}" in the name: one CSV per freeze mode
+    selection: tuple[str, str] | None = None
     extra_sweeps: tuple[str, ...] = field(default=())  # other studies' sweeps reported alongside
 
     @property
@@ -105,6 +108,15 @@ STUDIES: dict[str, Study] = {
             "freeze=all on the frozen-prefix cache: minutes in all once the cache is built",
             baselines=None,
             selection=("optim.head_lr", "head_lr.csv"),
+        ),
+        Study(
+            "selection-peft-lr",
+            ("experiment=select_peft_lr",),
+            45,
+            MINUTES_PEFT,
+            "lr of lora/bitfit/ia3 on validation only: 3 modes x 5 lr x seeds 100-102",
+            baselines=None,
+            selection=("optim.lr", "{freeze}_lr.csv"),
         ),
         Study(
             "disaster-tweets",
@@ -285,15 +297,21 @@ def export(study: Study, study_wall_s: float | None = None) -> Path:
         return dest
     runs = runs_table(study.sweep_dir)
     if study.selection:
-        from bertfreeze.selection import selection_table
+        from bertfreeze.selection import selection_table, selection_tables
 
         param, csv = study.selection
-        atomic_write_csv(selection_table(study.sweep_dir, param), dest / csv)
         env = environment(
             runs, study_wall_s, data_files(study.sweep_dir), run_commits(study.sweep_dir)
         )
-        env_path = dest / csv.replace(".csv", ".environment.json")
-        write_json_atomic(env_path, _keep_wall_time(env_path, env))
+        if "{freeze}" in csv:  # one table per freeze mode (experiment=select_peft_lr)
+            tables = selection_tables(study.sweep_dir, param)
+        else:
+            tables = {"": selection_table(study.sweep_dir, param)}
+        for freeze, table in tables.items():
+            name = csv.format(freeze=freeze)
+            atomic_write_csv(table, dest / name)
+            env_path = dest / name.replace(".csv", ".environment.json")
+            write_json_atomic(env_path, _keep_wall_time(env_path, env))
         return dest
     report_runs = dest / "runs.csv"  # the report's own table: keep its columns, drop abs paths
     if report_runs.is_file():
