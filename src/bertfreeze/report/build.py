@@ -96,8 +96,13 @@ def layers_study(runs: pd.DataFrame) -> pd.DataFrame | None:
 def params_study(runs: pd.DataFrame) -> pd.DataFrame | None:
     """Accuracy against trainable parameters: per family and freeze mode (every mode and depth,
     parameter-efficient ones included) the median trainable parameters, mean and 95% t-CI of
-    accuracy, and whether the mode is on the frontier. None with fewer than two modes."""
+    accuracy, and whether the mode is on the frontier. Drawn when the sweep has a
+    parameter-efficient mode (lora, bitfit, ia3) or is a depth study; None otherwise, so the
+    paper's three-mode report keeps its two figures."""
     if "trainable_params" not in runs or runs["trainable_params"].isna().all():
+        return None
+    methods = runs["freeze_method"] if "freeze_method" in runs else pd.Series(["layers"])
+    if (methods.fillna("layers") == "layers").all() and layers_study(runs) is None:
         return None
     points = figs.params_points(runs, "accuracy")
     if points.empty or points.groupby("family")["freeze"].nunique().max() < 2:
