@@ -156,8 +156,9 @@ def _selection_block(folder: Path) -> list[str]:
             f"{v:g}: {r['mean']:.3f} ± {r['std']:.3f}" + (" **(chosen)**" if v == best else "")
             for v, r in means.iterrows()
         )
+        mode = "all" if csv.stem == "head_lr" else csv.stem.split("_")[0]
         out += [
-            f"- `{param}` (validation accuracy, mean ± sd over {int(means['count'].max())} seeds; "
+            f"- `freeze={mode}`, `{param}` (validation accuracy, mean ± sd over {int(means['count'].max())} seeds; "
             f"[{csv.name}](results/selection/{csv.name})): {cells}",
         ]
     return out
