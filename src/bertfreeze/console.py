@@ -1,0 +1,186 @@
+"""What a training run prints: one line per run; library chatter goes to the run's log file.
+
+A 30-run sweep is read line by line. Lightning logs GPU/TPU availability, a litlogger tip, the
+seed, "Loading `train_dataloader` to estimate ..." and every checkpoint path it restores, each
+at INFO level through a stderr handler of its own; repeated per run, they bury the one line
+that matters. :func:`route_library_logs` sends all of that through the root logger, whose
+console handler (Hydra's) then shows warnings and errors only, while its file handler —
+``<run dir>/train.log`` — keeps everything.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TextIO
+
+from lightning.pytorch.callbacks import Callback
+
+# Loggers that attach their own stderr handler on import.
+LIBRARY_LOGGERS = (
+    "lightning",
+    "lightning.pytorch",
+    "lightning.fabric",
+    "pytorch_lightning",
+    "lightning_fabric",
+)
+
+# Warnings nobody running a sweep can act on (a torch/Lightning version skew), silenced by
+# message so that any other warning of the same category still shows.
+HARMLESS_WARNINGS = (
+    (r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning),
+    (r".*`isinstance\(treespec, LeafSpec\)` is deprecated", DeprecationWarning),
+)
+
+
+def route_library_logs(console_level: int = logging.WARNING) -> None:
+    """Library INFO lines to the run's log file only; warnings and errors still reach the console.
+
+    Call it inside each Hydra job: Hydra reconfigures logging per job (the file handler moves to
+    the job's run dir), so the routing must be redone each time.
+    """
+    for name in LIBRARY_LOGGERS:
+        lib = logging.getLogger(name)
+        for handler in list(lib.handlers):
+            if type(handler) is logging.StreamHandler:  # the library's own stderr handler
+                lib.removeHandler(handler)
+        lib.propagate = True
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler) and not isinstance(
+            handler, logging.FileHandler
+        ):
+            handler.setLevel(max(handler.level, console_level))
+    for message, category in HARMLESS_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=category)
+
+
+def run_label(freeze: str, seed: Any, fold: Any = None) -> str:
+    """``freeze=all seed=3`` (``fold=2`` added for cross-validated runs)."""
+    label = f"freeze={freeze} seed={seed}"
+    return label if fold is None else f"{label} fold={fold}"
+
+
+def _short(path: str | Path) -> str:
+    """A run dir relative to the working directory when it lies below it (shorter lines)."""
+    p = Path(path)
+    try:
+        return str(p.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(p)
+
+
+def _metric(block: Mapping[str, Any], key: str) -> str:
+    value = block.get(key)
+    return "n/a" if value is None else f"{float(value):.4f}"
+
+
+def run_line(metrics: Mapping[str, Any]) -> str:
+    """The one line a finished run prints: what ran, how far, how well, how long, where.
+
+    ``freeze=all seed=3 | 3/3 epochs (best 2) 32-true | val acc 0.8231 | test acc 0.8241
+    f1 0.7871 | 41 s | outputs/sweeps/minilm-tweets/freeze=all,seed=3``
+    """
+    label = run_label(metrics.get("freeze", "?"), metrics.get("seed", "?"), metrics.get("fold"))
+    epochs = metrics.get("epochs")
+    best = metrics.get("best_epoch")
+    ran = f"{epochs} epochs" if epochs is not None else "epochs n/a"
+    if best is not None and best >= 0:
+        ran += f" (best {best + 1})"  # Lightning counts epochs from 0; people from 1
+    precision = metrics.get("precision")
+    if precision:
+        ran += f" {resolve_precision(str(precision))}"
+    val, test = metrics.get("val") or {}, metrics.get("test") or {}
+    parts = [
+        label,
+        ran,
+        f"val acc {_metric(val, 'accuracy')}",
+        f"test acc {_metric(test, 'accuracy')} f1 {_metric(test, 'f1')}",
+        f"{float(metrics.get('wall_time_s') or 0):.0f} s",
+        _short(metrics.get("run_dir", "")),
+    ]
+    return " | ".join(parts)
+
+
+class EpochProgressLine(Callback):
+    """On a terminal with progress bars off (``quiet``), keep one line per run up to date with
+    the epoch reached and the last validation accuracy; the final :func:`run_line` overwrites it.
+    Off a terminal (a log file, CI) it prints nothing, so logs keep exactly one line per run."""
+
+    def __init__(self, label: str, stream: TextIO | None = None, force: bool = False) -> None:
+        self.label = label
+        self.stream = stream if stream is not None else sys.stdout
+        self.enabled = force or bool(getattr(self.stream, "isatty", lambda: False)())
+        self.t0 = time.perf_counter()
+
+    def _show(self, trainer: Any, text: str) -> None:
+        if self.enabled and trainer.is_global_zero:
+            self.stream.write(f"\r\033[K{text}")
+            self.stream.flush()
+
+    def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
+        epoch = trainer.current_epoch + 1
+        elapsed = time.perf_counter() - self.t0
+        self._show(
+            trainer,
+            f"{self.label} | epoch {epoch}/{trainer.max_epochs} {trainer.precision} | "
+            f"{elapsed:.0f} s",
+        )
+
+    def on_validation_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        if trainer.sanity_checking or not trainer.training:
+            return
+        acc = trainer.callback_metrics.get("val/accuracy")
+        acc_text = "n/a" if acc is None else f"{float(acc):.4f}"
+        elapsed = time.perf_counter() - self.t0
+        self._show(
+            trainer,
+            f"{self.label} | epoch {trainer.current_epoch + 1}/{trainer.max_epochs} "
+            f"{trainer.precision} | val acc {acc_text} | {elapsed:.0f} s",
+        )
+
+    def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
+        self._show(trainer, "")  # clear: the run line follows
+
+
+def native_bf16() -> bool:
+    """Whether this machine computes bf16 natively (a CUDA GPU that supports it, or a CPU with
+    AVX-512 BF16 / AMX); elsewhere bf16 autocast is emulated and slower than fp32."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return False
+    if torch.cuda.is_available():
+        return bool(torch.cuda.is_bf16_supported())
+    try:
+        flags = Path("/proc/cpuinfo").read_text(errors="ignore")
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(requested: str) -> str:
+    """``auto`` -> ``bf16-mixed`` on hardware with native bf16, else ``32-true``; any other
+    value is what Lightning will use as it is."""
+    if str(requested) != "auto":
+        return str(requested)
+    return "bf16-mixed" if native_bf16() else "32-true"
+
+
+def describe_precision(requested: str) -> str:
+    """For banners: what will actually run, said plainly (``fp32``, ``bf16 mixed``)."""
+    resolved = resolve_precision(requested)
+    if resolved.startswith("bf16"):
+        plain = "bf16 mixed" if "mixed" in resolved else "bf16"
+    elif resolved.startswith("16"):
+        plain = "fp16 mixed"
+    elif resolved.startswith("64"):
+        plain = "fp64"
+    else:
+        plain = "fp32"
+    return (
+        f"{plain} (auto: no native bf16 here)" if requested == "auto" and plain == "fp32" else plain
+    )
