@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from bertfreeze import console
+from bertfreeze.epoch_line import EpochProgressLine
 
 
 @pytest.fixture()
@@ -89,7 +90,7 @@ def test_run_line_shows_the_precision_that_ran(monkeypatch: pytest.MonkeyPatch) 
 
 def test_epoch_line_is_one_rewritten_line_on_a_terminal() -> None:
     out = io.StringIO()
-    line = console.EpochProgressLine("freeze=all seed=0", stream=out, force=True)
+    line = EpochProgressLine("freeze=all seed=0", stream=out, force=True)
     trainer = SimpleNamespace(
         current_epoch=0,
         max_epochs=3,
@@ -106,5 +107,18 @@ def test_epoch_line_is_one_rewritten_line_on_a_terminal() -> None:
     assert "\n" not in text and text.count("\r") == 3
     assert "epoch 1/3 32-true" in text and "val acc 0.7500" in text
     silent = io.StringIO()  # not a terminal: nothing, so log files keep one line per run
-    console.EpochProgressLine("x", stream=silent).on_train_epoch_start(trainer, None)
+    EpochProgressLine("x", stream=silent).on_train_epoch_start(trainer, None)
     assert silent.getvalue() == ""
+
+
+def test_quickstart_banner_states_the_precision_that_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The banner reads the composed settings (preset, then overrides) and resolves ``auto``:
+    on a CPU without native bf16 it says fp32, never bf16."""
+    from bertfreeze.cli import quickstart
+
+    monkeypatch.setattr(console, "native_bf16", lambda: False)
+    text = quickstart.banner(["trainer.precision=auto", "trainer.max_epochs=1"])
+    assert "x 1 epochs" in text and "fp32" in text and "bf16 mixed" not in text
+    assert "fp32" in quickstart.banner(["trainer.precision=32-true"])
+    monkeypatch.setattr(console, "native_bf16", lambda: True)
+    assert "bf16 mixed" in quickstart.banner(["trainer.precision=auto"])

@@ -6,19 +6,18 @@ at INFO level through a stderr handler of its own; repeated per run, they bury t
 that matters. :func:`route_library_logs` sends all of that through the root logger, whose
 console handler (Hydra's) then shows warnings and errors only, while its file handler —
 ``<run dir>/train.log`` — keeps everything.
+
+Import-light (no torch, no Lightning at import time), so launchers can print banners quickly;
+the live epoch line is :class:`bertfreeze.epoch_line.EpochProgressLine`.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
-import time
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TextIO
-
-from lightning.pytorch.callbacks import Callback
+from typing import Any
 
 # Loggers that attach their own stderr handler on import.
 LIBRARY_LOGGERS = (
@@ -105,47 +104,6 @@ def run_line(metrics: Mapping[str, Any]) -> str:
     return " | ".join(parts)
 
 
-class EpochProgressLine(Callback):
-    """On a terminal with progress bars off (``quiet``), keep one line per run up to date with
-    the epoch reached and the last validation accuracy; the final :func:`run_line` overwrites it.
-    Off a terminal (a log file, CI) it prints nothing, so logs keep exactly one line per run."""
-
-    def __init__(self, label: str, stream: TextIO | None = None, force: bool = False) -> None:
-        self.label = label
-        self.stream = stream if stream is not None else sys.stdout
-        self.enabled = force or bool(getattr(self.stream, "isatty", lambda: False)())
-        self.t0 = time.perf_counter()
-
-    def _show(self, trainer: Any, text: str) -> None:
-        if self.enabled and trainer.is_global_zero:
-            self.stream.write(f"\r\033[K{text}")
-            self.stream.flush()
-
-    def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
-        epoch = trainer.current_epoch + 1
-        elapsed = time.perf_counter() - self.t0
-        self._show(
-            trainer,
-            f"{self.label} | epoch {epoch}/{trainer.max_epochs} {trainer.precision} | "
-            f"{elapsed:.0f} s",
-        )
-
-    def on_validation_epoch_end(self, trainer: Any, pl_module: Any) -> None:
-        if trainer.sanity_checking or not trainer.training:
-            return
-        acc = trainer.callback_metrics.get("val/accuracy")
-        acc_text = "n/a" if acc is None else f"{float(acc):.4f}"
-        elapsed = time.perf_counter() - self.t0
-        self._show(
-            trainer,
-            f"{self.label} | epoch {trainer.current_epoch + 1}/{trainer.max_epochs} "
-            f"{trainer.precision} | val acc {acc_text} | {elapsed:.0f} s",
-        )
-
-    def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
-        self._show(trainer, "")  # clear: the run line follows
-
-
 def native_bf16() -> bool:
     """Whether this machine computes bf16 natively (a CUDA GPU that supports it, or a CPU with
     AVX-512 BF16 / AMX); elsewhere bf16 autocast is emulated and slower than fp32."""
@@ -182,5 +140,7 @@ def describe_precision(requested: str) -> str:
     else:
         plain = "fp32"
     return (
-        f"{plain} (auto: no native bf16 here)" if requested == "auto" and plain == "fp32" else plain
+        f"{plain} (auto: no native bf16 on this machine)"
+        if requested == "auto" and plain == "fp32"
+        else plain
     )

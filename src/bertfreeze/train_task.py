@@ -24,9 +24,10 @@ from safetensors.torch import save_file
 from bertfreeze import runs
 from bertfreeze.atomic import atomic_write_csv
 from bertfreeze.build import build_classifier, build_inputs, build_run
-from bertfreeze.console import EpochProgressLine, run_label
+from bertfreeze.console import run_label
 from bertfreeze.data import DataSpec, file_sha256, load_dataset
 from bertfreeze.datamodule import TextDataModule
+from bertfreeze.epoch_line import EpochProgressLine
 from bertfreeze.errors import UserError
 from bertfreeze.freeze import FreezePlan, count_parameters
 from bertfreeze.lit_module import ClassifierModule
