@@ -58,10 +58,12 @@ results: ## Regenerate results/ (every study, resumable; ARGS='study=NAME' for o
 	$(PY) -m bertfreeze.cli.results $(ARGS)
 
 notebook: ## Open the notebooks in JupyterLab (installed by the dev extra)
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root) $(ARGS)
 
 results-notebook: ## Re-execute notebooks/results.ipynb in place (reads results/; commit the outputs)
-	$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace notebooks/results.ipynb
+	$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
+		--ClearMetadataPreprocessor.enabled=True \
+		--ClearMetadataPreprocessor.clear_notebook_metadata=False notebooks/results.ipynb
 
 bench: ## CPU benchmarks, ratios measured side by side (bench/results, docs/benchmarks.md)
 	$(PY) -m bench.run $(ARGS)

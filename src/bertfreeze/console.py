@@ -33,6 +33,8 @@ LIBRARY_LOGGERS = (
 HARMLESS_WARNINGS = (
     (r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning),
     (r".*`isinstance\(treespec, LeafSpec\)` is deprecated", DeprecationWarning),
+    # tiny data sets only: fewer batches per epoch than the logging interval
+    (r"The number of training batches \(\d+\) is smaller than the logging interval", UserWarning),
 )
 
 
@@ -86,7 +88,7 @@ def run_line(metrics: Mapping[str, Any]) -> str:
     label = run_label(metrics.get("freeze", "?"), metrics.get("seed", "?"), metrics.get("fold"))
     epochs = metrics.get("epochs")
     best = metrics.get("best_epoch")
-    ran = f"{epochs} epochs" if epochs is not None else "epochs n/a"
+    ran = f"{epochs} epoch{'' if epochs == 1 else 's'}" if epochs is not None else "epochs n/a"
     if best is not None and best >= 0:
         ran += f" (best {best + 1})"  # Lightning counts epochs from 0; people from 1
     precision = metrics.get("precision")
