@@ -59,3 +59,15 @@ def test_a_reduced_run_says_so_in_its_title(quickstart_report, tmp_path: Path) -
     report = build_report(full, tmp_path / "out", find_baselines=False, n_boot=N_BOOT)
     assert "reduced" not in report.figures["figure2"].title
     assert report.figures["figure2"].style == "boxplot"
+
+
+def test_report_progress_bar_is_switched_off_by_quiet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sweep = fake_runs.make_sweep(tmp_path / "sweep", seeds=range(2), modes=("all", "none"))
+    monkeypatch.delenv("BERTFREEZE_QUIET", raising=False)
+    build_report(sweep, tmp_path / "loud", find_baselines=False, n_boot=N_BOOT)
+    assert "report: " in capsys.readouterr().err
+    monkeypatch.setenv("BERTFREEZE_QUIET", "1")
+    build_report(sweep, tmp_path / "quiet", find_baselines=False, n_boot=N_BOOT)
+    assert "report: " not in capsys.readouterr().err

@@ -14,6 +14,7 @@ the live epoch line is :class:`bertfreeze.epoch_line.EpochProgressLine`.
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -36,6 +37,11 @@ HARMLESS_WARNINGS = (
     # tiny data sets only: fewer batches per epoch than the logging interval
     (r"The number of training batches \(\d+\) is smaller than the logging interval", UserWarning),
 )
+
+
+def quiet() -> bool:
+    """``BERTFREEZE_QUIET=1`` (or true/yes/on): no progress bars, for logs and CI."""
+    return os.environ.get("BERTFREEZE_QUIET", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 def route_library_logs(console_level: int = logging.WARNING) -> None:

@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from tqdm import tqdm
 
 from bertfreeze.atomic import atomic_write_csv, atomic_write_text, write_json_atomic
+from bertfreeze.console import quiet
 from bertfreeze.errors import UserError
 from bertfreeze.report import figures as figs
 from bertfreeze.report import fmt, paper, render, tables
@@ -240,6 +242,8 @@ def build_report(
     baselines = load_baselines(baselines_dir) if baselines_dir is not None else None
     out.mkdir(parents=True, exist_ok=True)
 
+    # the long steps of a big sweep, one bar; BERTFREEZE_QUIET=1 switches it off
+    progress = tqdm(total=4, desc="report: tables", unit="step", disable=quiet(), leave=False)
     written: dict[str, dict[str, Path]] = {}
     t1 = t1_disp = None
     if baselines is not None:
@@ -265,6 +269,8 @@ def build_report(
         label="tab:bert",
     )
 
+    progress.update()
+    progress.set_description("report: figures")
     fig_metrics = [m for m in ("accuracy", "f1") if m in metrics] or metrics[:2]
     figures = bert_and_baseline_figures(runs, t1, t2, baselines, fig_metrics, out, seed)
 
@@ -287,6 +293,8 @@ def build_report(
         studies["lr_grid"] = lr_grid
         atomic_write_csv(lr_grid, out / "study_lr_grid.csv")
 
+    progress.update()
+    progress.set_description(f"report: statistics ({n_boot} bootstrap resamples)")
     stats = compare_all(
         runs, baselines, metrics=metrics, alpha=alpha, power=power, n_boot=n_boot, seed=seed
     )
@@ -300,6 +308,8 @@ def build_report(
     atomic_write_csv(ordered[run_cols], out / "runs.csv")
     atomic_write_csv(render.problems_table(problems), out / "problems.csv")
 
+    progress.update()
+    progress.set_description("report: report.md")
     text = render.render_report(
         sweep_dir=sweep,
         out_dir=out,
@@ -321,6 +331,8 @@ def build_report(
     )
     report_md = out / "report.md"
     atomic_write_text(report_md, text)
+    progress.update()
+    progress.close()
     summary = render.console_summary(
         out_dir=out,
         sweep_dir=sweep,
