@@ -77,17 +77,6 @@ def test_run_line_says_what_ran_how_well_and_how_long() -> None:
     assert cv.startswith("freeze=last2 seed=3 fold=4 | ") and "val acc n/a" in cv
 
 
-def test_run_line_shows_the_precision_that_ran(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A config saying ``auto`` is shown as what it resolves to on this machine."""
-    monkeypatch.setattr(console, "native_bf16", lambda: False)
-    assert " 32-true |" in console.run_line({**METRICS, "precision": "auto"})
-    assert console.describe_precision("auto").startswith("fp32")
-    monkeypatch.setattr(console, "native_bf16", lambda: True)
-    assert " bf16-mixed |" in console.run_line({**METRICS, "precision": "auto"})
-    assert console.describe_precision("auto") == "bf16 mixed"
-    assert console.describe_precision("32-true") == "fp32"
-
-
 def test_epoch_line_is_one_rewritten_line_on_a_terminal() -> None:
     out = io.StringIO()
     line = EpochProgressLine("freeze=all seed=0", stream=out, force=True)
@@ -109,16 +98,3 @@ def test_epoch_line_is_one_rewritten_line_on_a_terminal() -> None:
     silent = io.StringIO()  # not a terminal: nothing, so log files keep one line per run
     EpochProgressLine("x", stream=silent).on_train_epoch_start(trainer, None)
     assert silent.getvalue() == ""
-
-
-def test_quickstart_banner_states_the_precision_that_runs(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The banner reads the composed settings (preset, then overrides) and resolves ``auto``:
-    on a CPU without native bf16 it says fp32, never bf16."""
-    from bertfreeze.cli import quickstart
-
-    monkeypatch.setattr(console, "native_bf16", lambda: False)
-    text = quickstart.banner(["trainer.precision=auto", "trainer.max_epochs=1"])
-    assert "x 1 epochs" in text and "fp32" in text and "bf16 mixed" not in text
-    assert "fp32" in quickstart.banner(["trainer.precision=32-true"])
-    monkeypatch.setattr(console, "native_bf16", lambda: True)
-    assert "bf16 mixed" in quickstart.banner(["trainer.precision=auto"])

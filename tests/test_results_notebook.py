@@ -52,13 +52,16 @@ def test_results_notebook_reads_every_study_and_skips_what_is_missing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     results = tmp_path / "results"
+    baselines = fake_runs.make_baselines(tmp_path / "baselines" / "2024-01-01_00-00-00")
     report = build_report(
         fake_runs.make_sweep(tmp_path / "sweep", seeds=range(3)),
         tmp_path / "report",
-        fake_runs.make_baselines(tmp_path / "baselines" / "2024-01-01_00-00-00"),
+        baselines,
         n_boot=200,
     )
-    (results / "disaster-tweets").mkdir(parents=True)
+    (results / "baselines-tweets").mkdir(parents=True)
+    shutil.copy(baselines / "folds.csv", results / "baselines-tweets" / "folds.csv")
+    (results / "disaster-tweets").mkdir()
     for name in ("runs.csv", "stats.json"):
         shutil.copy(report.out_dir / name, results / "disaster-tweets" / name)
     (results / "selection").mkdir()
@@ -68,11 +71,12 @@ def test_results_notebook_reads_every_study_and_skips_what_is_missing(
     nb, outputs = _execute(tmp_path, monkeypatch, results)
     assert not [o for o in outputs if o.output_type == "error"]
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
-    assert "3 studies under" in text and "nothing readable here yet" in text
+    assert "4 studies under" in text and "nothing readable here yet" in text
     html = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
     assert "frozen (all)" in html and "top 2 layers (last2)" in html  # the summary table
+    assert "TF-IDF + LR" in html  # the baselines' folds.csv, summarised
     assert "val_accuracy" in html  # another study's CSV, previewed
-    assert [o for o in outputs if "image/png" in o.get("data", {})]  # the figure
+    assert len([o for o in outputs if "image/png" in o.get("data", {})]) == 2  # BERT, baselines
     source = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     assert "train.py" not in source and "build_report" not in source  # reads, never runs
 

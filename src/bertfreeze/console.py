@@ -99,7 +99,7 @@ def run_line(metrics: Mapping[str, Any]) -> str:
         ran += f" (best {best + 1})"  # Lightning counts epochs from 0; people from 1
     precision = metrics.get("precision")
     if precision:
-        ran += f" {resolve_precision(str(precision))}"
+        ran += f" {precision}"  # as resolved for this run (metrics.json; `auto` never stays)
     val, test = metrics.get("val") or {}, metrics.get("test") or {}
     parts = [
         label,
@@ -110,45 +110,3 @@ def run_line(metrics: Mapping[str, Any]) -> str:
         _short(metrics.get("run_dir", "")),
     ]
     return " | ".join(parts)
-
-
-def native_bf16() -> bool:
-    """Whether this machine computes bf16 natively (a CUDA GPU that supports it, or a CPU with
-    AVX-512 BF16 / AMX); elsewhere bf16 autocast is emulated and slower than fp32."""
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is a dependency
-        return False
-    if torch.cuda.is_available():
-        return bool(torch.cuda.is_bf16_supported())
-    try:
-        flags = Path("/proc/cpuinfo").read_text(errors="ignore")
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def resolve_precision(requested: str) -> str:
-    """``auto`` -> ``bf16-mixed`` on hardware with native bf16, else ``32-true``; any other
-    value is what Lightning will use as it is."""
-    if str(requested) != "auto":
-        return str(requested)
-    return "bf16-mixed" if native_bf16() else "32-true"
-
-
-def describe_precision(requested: str) -> str:
-    """For banners: what will actually run, said plainly (``fp32``, ``bf16 mixed``)."""
-    resolved = resolve_precision(requested)
-    if resolved.startswith("bf16"):
-        plain = "bf16 mixed" if "mixed" in resolved else "bf16"
-    elif resolved.startswith("16"):
-        plain = "fp16 mixed"
-    elif resolved.startswith("64"):
-        plain = "fp64"
-    else:
-        plain = "fp32"
-    return (
-        f"{plain} (auto: no native bf16 on this machine)"
-        if requested == "auto" and plain == "fp32"
-        else plain
-    )
