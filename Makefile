@@ -21,7 +21,7 @@ help: ## List every target with one line each
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
 
 install: ## Create .venv and install the package with dev extras (CONSTRAINTS= on a CUDA machine)
-	python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
+	test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)  # an existing venv (e.g. with your CUDA torch) is kept
 	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install -e '.[dev]' $(if $(CONSTRAINTS),-c $(CONSTRAINTS))
 
