@@ -65,7 +65,9 @@ def boxplot_size(n_boxes: int, n_panels: int, label_lines: int = 1) -> tuple[flo
     per_box = 0.9 if label_lines <= 2 else 1.5
     panel_w = max(3.6, per_box * n_boxes + 1.4)
     panel_h = 3.6 + 0.2 * label_lines
-    return (round(panel_w * cols, 2), round(panel_h * rows + 0.5, 2))
+    # multiples of 1/8 inch are exact in binary, so figsize * dpi is a whole number of pixels
+    # whichever way a matplotlib version rounds (3.8 truncates 8.2 * 120 = 983.99… to 983)
+    return (round(panel_w * cols * 8) / 8, round((panel_h * rows + 0.5) * 8) / 8)
 
 
 def _save(fig: plt.Figure, stem: Path, name: str, title: str, style: str = "boxplot") -> FigureInfo:
