@@ -24,8 +24,10 @@ from safetensors.torch import save_file
 from bertfreeze import runs
 from bertfreeze.atomic import atomic_write_csv
 from bertfreeze.build import build_classifier, build_inputs, build_run
+from bertfreeze.console import run_label
 from bertfreeze.data import DataSpec, file_sha256, load_dataset
 from bertfreeze.datamodule import TextDataModule
+from bertfreeze.epoch_line import EpochProgressLine
 from bertfreeze.errors import UserError
 from bertfreeze.freeze import FreezePlan, count_parameters
 from bertfreeze.lit_module import ClassifierModule
@@ -175,6 +177,8 @@ def fit_and_score(
     """Fit (model selection on validation only), then score val and test once with the best weights."""
     loggers = instantiate_all(cfg.get("logger"))
     callbacks = instantiate_all(cfg.get("callbacks"))
+    if not cfg.trainer.enable_progress_bar:  # quiet: one live line per run instead of bars
+        callbacks.append(EpochProgressLine(run_label(cfg.freeze.name, cfg.seed, cfg.get("fold"))))
     trainer: L.Trainer = hydra.utils.instantiate(
         cfg.trainer, logger=loggers or False, callbacks=callbacks
     )

@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 
 from bertfreeze import runs
 from bertfreeze.cli.common import mark_task_started, run_cli
+from bertfreeze.console import route_library_logs, run_line
 from bertfreeze.errors import EXIT_USER_ERROR, find_user_error
 from bertfreeze.paths import CONF_DIR
 from bertfreeze.settings import settings
@@ -25,6 +26,7 @@ log = logging.getLogger("bertfreeze")
 def run_job(cfg: DictConfig) -> float | None:
     """Train one config. In a multirun a failure is recorded and the sweep goes on."""
     mark_task_started()
+    route_library_logs()
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
     multirun = hc.mode == RunMode.MULTIRUN
@@ -56,10 +58,7 @@ def run_job(cfg: DictConfig) -> float | None:
         return None
     if metrics is None:
         return None
-    test = metrics["test"]
-    print(
-        f"{run_dir}: test accuracy {test.get('accuracy', float('nan')):.4f} f1 {test.get('f1', float('nan')):.4f}"
-    )
+    print(run_line(metrics), flush=True)
     return float(metrics["val"].get("accuracy", metrics["test"].get("accuracy", 0.0)))
 
 

@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from tqdm import tqdm
 
 from bertfreeze.atomic import atomic_write_csv, atomic_write_text, write_json_atomic
+from bertfreeze.console import quiet
 from bertfreeze.errors import UserError
 from bertfreeze.report import figures as figs
-from bertfreeze.report import fmt, render, tables
+from bertfreeze.report import fmt, paper, render, tables
 from bertfreeze.report.collect import (
     TEST_METRICS,
     Baselines,
@@ -137,6 +139,108 @@ def lr_grid_study(runs: pd.DataFrame) -> pd.DataFrame | None:
     return out
 
 
+PAPER_SEEDS, PAPER_EPOCHS = 10, 3  # the paper's protocol: 10 trials x 3 epochs per mode
+
+
+def reduced_note(runs: pd.DataFrame) -> str | None:
+    """A quickstart (or any run below the paper's 10 seeds x 3 epochs on its data) says so."""
+    seeds = int(runs.groupby("group")["seed"].nunique().max()) if len(runs) else 0
+    epochs = sorted({int(e) for e in runs.get("epochs", pd.Series(dtype=float)).dropna()})
+    ep = "/".join(str(e) for e in epochs) or "?"
+    shape = f"{seeds} seed{'s' if seeds != 1 else ''} x {ep} epochs"
+    if "quickstart" in set(runs.get("experiment", pd.Series(dtype=object)).dropna()):
+        return f"quickstart: a reduced tour, {shape} (the paper: 10 x 3)"
+    on_paper_data = set(runs["data_name"].dropna()) <= paper.PAPER_DATASETS
+    if on_paper_data and (seeds < PAPER_SEEDS or (epochs and max(epochs) < PAPER_EPOCHS)):
+        return f"reduced run: {shape} (the paper: 10 x 3)"
+    return None
+
+
+def bert_and_baseline_figures(
+    runs: pd.DataFrame,
+    t1: pd.DataFrame | None,
+    t2: pd.DataFrame,
+    baselines: Baselines | None,
+    fig_metrics: list[str],
+    out: Path,
+    seed: int,
+) -> dict[str, figs.FigureInfo]:
+    """Figures 1 (baselines) and 2 (BERT) on one shared y-axis per metric, modes labelled by
+    meaning, the best baseline as a band on Figure 2, paper numbers marked with their backbone."""
+    figures: dict[str, figs.FigureInfo] = {}
+    several = runs["family"].nunique() > 1
+    single_paper_data = not several and set(runs["data_name"].dropna()) <= paper.PAPER_DATASETS
+    backbones = ", ".join(sorted(set(runs["backbone"].astype(str))))
+    paper2: dict[tuple[str, str], float] = {}
+    if single_paper_data:
+        for freeze in t2["freeze"]:
+            ref = paper.TABLE2.get(freeze, {})
+            for metric, key in (("accuracy", "accuracy"), ("f1", "f1_recomputed")):
+                if metric in fig_metrics and key in ref:
+                    paper2[(freeze, metric)] = ref[key]
+    frames: list[tuple[pd.DataFrame, list[str]]] = [(runs, fig_metrics)]
+    paper1: dict[tuple[str, str], float] = {}
+    band = None
+    if baselines is not None and t1 is not None:
+        frames.append((baselines.folds, fig_metrics))
+        if baselines.data_name in (None, *paper.PAPER_DATASETS):
+            for feat in t1["features"]:
+                for metric in fig_metrics:
+                    value = paper.TABLE1.get(feat, {}).get(metric)
+                    if value is not None:
+                        paper1[(feat, metric)] = value
+        band = figs.best_band(baselines.folds, "features", fig_metrics, paper.baseline_label)
+    extra: dict[str, list[float]] = {m: [] for m in fig_metrics}
+    for (_, metric), value in [*paper1.items(), *paper2.items()]:
+        extra[metric].append(value)
+    for metric in fig_metrics:  # error bars of small groups must fit in the shared range too
+        for _, sub in runs.groupby("group"):
+            extra[metric].extend(figs.mean_ci(sub[metric].to_numpy(dtype=float))[1:])
+    ylim = figs.shared_limits(frames, extra=extra)
+    if baselines is not None and t1 is not None:
+        order = list(t1["features"])
+        figures["figure1"] = figs.boxplots(
+            baselines.folds,
+            x="features",
+            order=order,
+            metrics=fig_metrics,
+            title="Figure 1: sparse baselines over CV folds",
+            xlabel="feature set",
+            unit="folds",
+            stem=out / "figure1_baselines",
+            name="figure1",
+            seed=seed,
+            labels={f: paper.baseline_label(f) for f in order},
+            paper_points=paper1,
+            paper_label="paper (Table 1)",
+            ylim=ylim,
+        )
+    order = list(t2["group"] if several else t2["freeze"])
+    labels = {o: (figs.group_label(o) if several else figs.mode_label(o)) for o in order}
+    title = "Figure 2: BERT by freeze mode over seeds"
+    note = reduced_note(runs)
+    if note:
+        title += f"\n{note}"
+    figures["figure2"] = figs.boxplots(
+        runs.assign(_x=runs["group"] if several else runs["freeze"]),
+        x="_x",
+        order=order,
+        metrics=fig_metrics,
+        title=title,
+        xlabel="group" if several else f"freeze mode ({backbones})",
+        unit="seeds",
+        stem=out / "figure2_bert",
+        name="figure2",
+        seed=seed,
+        labels=labels,
+        band=band,
+        paper_points=paper2,
+        paper_label=f"paper ({paper.BACKBONE}, not {backbones})",
+        ylim=ylim,
+    )
+    return figures
+
+
 def build_report(
     sweep_dir: str | Path,
     out_dir: str | Path,
@@ -165,6 +269,8 @@ def build_report(
     baselines = load_baselines(baselines_dir) if baselines_dir is not None else None
     out.mkdir(parents=True, exist_ok=True)
 
+    # the long steps of a big sweep, one bar; BERTFREEZE_QUIET=1 switches it off
+    progress = tqdm(total=4, desc="report: tables", unit="step", disable=quiet(), leave=False)
     written: dict[str, dict[str, Path]] = {}
     t1 = t1_disp = None
     if baselines is not None:
@@ -183,39 +289,17 @@ def build_report(
         t2,
         t2_disp,
         out / "table2",
-        caption="BERT by freeze mode: mean ± sd over seeds (paper's Table 2 beside)",
+        caption=(
+            "BERT by freeze mode: mean ± sd over seeds (paper's Table 2 beside: "
+            f"{paper.BACKBONE}; ours: {', '.join(sorted(set(runs['backbone'].astype(str))))})"
+        ),
         label="tab:bert",
     )
 
+    progress.update()
+    progress.set_description("report: figures")
     fig_metrics = [m for m in ("accuracy", "f1") if m in metrics] or metrics[:2]
-    figures: dict[str, figs.FigureInfo] = {}
-    if baselines is not None:
-        order = list(t1["features"])
-        figures["figure1"] = figs.boxplots(
-            baselines.folds,
-            x="features",
-            order=order,
-            metrics=fig_metrics,
-            title="Figure 1: sparse baselines over CV folds",
-            xlabel="feature set",
-            unit="folds",
-            stem=out / "figure1_baselines",
-            name="figure1",
-            seed=seed,
-        )
-    several = runs["family"].nunique() > 1
-    figures["figure2"] = figs.boxplots(
-        runs.assign(_x=runs["group"] if several else runs["freeze"]),
-        x="_x",
-        order=list(t2["group"] if several else t2["freeze"]),
-        metrics=fig_metrics,
-        title="Figure 2: BERT by freeze mode over seeds",
-        xlabel="group" if several else "freeze mode",
-        unit="seeds",
-        stem=out / "figure2_bert",
-        name="figure2",
-        seed=seed,
-    )
+    figures = bert_and_baseline_figures(runs, t1, t2, baselines, fig_metrics, out, seed)
 
     studies: dict[str, pd.DataFrame] = {}
     layers = layers_study(runs)
@@ -247,6 +331,8 @@ def build_report(
         studies["lr_grid"] = lr_grid
         atomic_write_csv(lr_grid, out / "study_lr_grid.csv")
 
+    progress.update()
+    progress.set_description(f"report: statistics ({n_boot} bootstrap resamples)")
     stats = compare_all(
         runs, baselines, metrics=metrics, alpha=alpha, power=power, n_boot=n_boot, seed=seed
     )
@@ -260,6 +346,8 @@ def build_report(
     atomic_write_csv(ordered[run_cols], out / "runs.csv")
     atomic_write_csv(render.problems_table(problems), out / "problems.csv")
 
+    progress.update()
+    progress.set_description("report: report.md")
     text = render.render_report(
         sweep_dir=sweep,
         out_dir=out,
@@ -281,6 +369,8 @@ def build_report(
     )
     report_md = out / "report.md"
     atomic_write_text(report_md, text)
+    progress.update()
+    progress.close()
     summary = render.console_summary(
         out_dir=out,
         sweep_dir=sweep,
