@@ -25,6 +25,7 @@ from safetensors.torch import save_file
 
 from bertfreeze import runs
 from bertfreeze.atomic import atomic_write_csv
+from bertfreeze.config_checks import check_train_config
 from bertfreeze.data import DataSpec, file_sha256, load_dataset
 from bertfreeze.datamodule import RowInputs, TextDataModule
 from bertfreeze.errors import UserError
@@ -46,6 +47,7 @@ log = logging.getLogger(__name__)
 
 def validate_config(cfg: DictConfig) -> None:
     """Refuse nonsense before any work: one line naming the key and a fix."""
+    check_train_config(cfg)  # the torch-free checks the CLI already ran (API callers too)
     checks = {
         "data.batch_size": cfg.data.batch_size,
         "data.eval_batch_size": cfg.data.eval_batch_size,

@@ -13,10 +13,10 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from bertfreeze.cli.common import mark_task_started, remove_if_only_hydra_files, run_cli
+from bertfreeze.config_checks import check_train_config, normalize_argv
 from bertfreeze.errors import EXIT_USER_ERROR, find_user_error
 from bertfreeze.paths import CONF_DIR
 from bertfreeze.runs import read_json
-from bertfreeze.train_task import record_failure, train
 
 log = logging.getLogger("bertfreeze")
 
@@ -28,6 +28,9 @@ def run_job(cfg: DictConfig) -> float | None:
     run_dir = Path(hc.runtime.output_dir)
     multirun = hc.mode == RunMode.MULTIRUN
     try:
+        check_train_config(cfg)  # torch-free: a wrong override fails before any heavy import
+        from bertfreeze.train_task import train
+
         metrics = train(cfg, run_dir)
     except Exception as exc:
         user_err = find_user_error(exc)
@@ -35,6 +38,8 @@ def run_job(cfg: DictConfig) -> float | None:
             _cleanup_failed_start(run_dir)
             print(f"error: {user_err}", file=sys.stderr)
             sys.exit(EXIT_USER_ERROR)
+        from bertfreeze.train_task import record_failure
+
         record_failure(run_dir, exc)
         if not multirun:
             raise
@@ -66,6 +71,7 @@ def hydra_main(cfg: DictConfig) -> float | None:
 
 
 def main() -> None:
+    sys.argv[1:] = normalize_argv(sys.argv[1:])  # cache=false -> cache.enabled=false
     run_cli(hydra_main)
 
 
