@@ -66,7 +66,11 @@ def test_welch_reproduces_paper(b: str, t: float, df: float, p: float) -> None:
     assert round(res.df, 1) == df
     assert round(res.p, 2) == p
     # the constants the report prints beside ours are what the trials reproduce
-    assert paper.WELCH[("all", b)] == {"t": round(res.t, 2), "df": round(res.df, 1), "p": round(res.p, 2)}
+    assert paper.WELCH[("all", b)] == {
+        "t": round(res.t, 2),
+        "df": round(res.df, 1),
+        "p": round(res.p, 2),
+    }
 
 
 def test_welch_matches_scipy_and_is_antisymmetric() -> None:

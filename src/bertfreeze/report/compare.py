@@ -22,7 +22,6 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from scipy import stats as st
 

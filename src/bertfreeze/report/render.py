@@ -45,7 +45,10 @@ def describe(rec: Mapping[str, Any], alpha: float) -> str:
     text = head + f"{_s(rec['mean_diff'])} {metric} ({ci})"
     if math.isnan(rec["p"]):
         reason = str(rec.get("note") or "").removeprefix("not testable: ")
-        return text + f"; not testable ({reason or 'fewer than two values on a side, or no variance'})."
+        return (
+            text
+            + f"; not testable ({reason or 'fewer than two values on a side, or no variance'})."
+        )
     text += f", {test} {_peq(rec['p'])}, p_holm={_p(rec['p_holm'])}"
     n = f"n={rec['n_a']}/{rec['n_b']}"
     mde = rec["mde"]
