@@ -37,8 +37,11 @@ PROBE = (
 
 def run_train(tmp_path: Path, *overrides: str) -> tuple[int, list[str], bool]:
     """(exit code, stderr lines without the probe's, whether torch was imported)."""
+    # A data file that does not exist: should a check be missed, the run stops at data loading
+    # within seconds instead of training the embedded model (a case may override it).
+    missing = f"data.path={tmp_path / 'no-such-data.csv'}"
     res = subprocess.run(
-        [sys.executable, "-c", PROBE, *overrides, f"hydra.run.dir={tmp_path / 'run'}"],
+        [sys.executable, "-c", PROBE, missing, *overrides, f"hydra.run.dir={tmp_path / 'run'}"],
         cwd=tmp_path,
         env=cli_env(HF_HUB_OFFLINE="1", BERTFREEZE_CACHE=str(tmp_path / "cache")),
         capture_output=True,
