@@ -17,7 +17,8 @@ def test_frozen_minilm_reaches_080_on_the_holdout(tmp_path: Path, real_data_path
     """Issue acceptance: the full recipe (3 epochs, 10% holdout) with a frozen MiniLM >= 0.80."""
     run_dir = tmp_path / "run"
     res = run_cli(
-        ["train.py", "freeze=all", f"data.path={real_data_path}", f"hydra.run.dir={run_dir}"], REPO_ROOT
+        ["train.py", "freeze=all", f"data.path={real_data_path}", f"hydra.run.dir={run_dir}"],
+        REPO_ROOT,
     )
     assert res.returncode == 0, res.stderr[-3000:]
     m = json.loads((run_dir / "metrics.json").read_text())
