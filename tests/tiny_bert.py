@@ -74,7 +74,9 @@ def build_tiny_bert(out_dir: Path, texts: list[str], layers: int = 4, hidden: in
         num_hidden_layers=layers,
         num_attention_heads=2,
         intermediate_size=hidden * 2,
-        max_position_embeddings=64,
+        # >= data.max_length's default (128): a longer max_length than the model's positions
+        # is refused before training (bertfreeze.config_checks)
+        max_position_embeddings=128,
     )
     import torch
 
