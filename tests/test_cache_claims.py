@@ -18,10 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import OmegaConf
-from tiny_bert import tiny_overrides
+from tiny_bert import tiny_overrides, train_in_process
 
 from bertfreeze.feature_cache import (
     Ragged,
@@ -35,12 +32,13 @@ from bertfreeze.freeze import FreezeSpec, apply_freeze
 from bertfreeze.model import TextClassifier, load_backbone
 from bertfreeze.paths import CONF_DIR
 from bertfreeze.predict import predict, proba_path
-from bertfreeze.train_task import train
 
 TOLERANCE = {("float16", False): 2e-3, ("float16", True): 5e-3}
 
 
 def shipped_cache_settings() -> dict:
+    from hydra import compose, initialize_config_dir
+
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return dict(compose(config_name="train").cache)
 
@@ -96,25 +94,9 @@ def dropout_free_bert(tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory)
 
 
 def run_tiny(model: Path, data: Path, run_dir: Path, *overrides: str) -> dict:
-    """One in-process training run (no subprocess: a second per run instead of tens)."""
-    args = [
-        *tiny_overrides(model, data),
-        "model.dropout=0",
-        "freeze=last2",
-        *overrides,
-        f"hydra.run.dir={run_dir}",
-        f"paths.output_dir={run_dir}",
-    ]
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=args, return_hydra_config=True)
-    HydraConfig.instance().set_config(cfg)
-    # what Hydra's runtime writes next to a run (make predict rebuilds the model from it)
-    task = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
-    (run_dir / ".hydra").mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(task, run_dir / ".hydra" / "config.yaml")
-    metrics = train(cfg, run_dir)
-    assert metrics is not None and metrics["status"] == "completed"
-    return metrics
+    return train_in_process(
+        [*tiny_overrides(model, data), "model.dropout=0", "freeze=last2", *overrides], run_dir
+    )
 
 
 def probs(run_dir: Path) -> pd.DataFrame:

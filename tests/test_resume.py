@@ -55,6 +55,7 @@ from bertfreeze.cli.train import main
 main()
 """
 
+
 def sweep(args: list[str], sweep_dir: Path, cache: Path, *, kill: bool = False):
     cmd = [sys.executable, "-c", KILL_AFTER_FIRST_CHECKPOINT] if kill else [sys.executable]
     if not kill:
