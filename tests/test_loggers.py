@@ -123,6 +123,9 @@ def test_wandb_logs_offline(
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
     run_dir = tmp_path / "run"
     metrics = tiny_run(tiny_bert, tiny_data, run_dir, "wandb")
+    import wandb
+
+    wandb.finish()  # what the CLI's process exit does: flush and close the run
     offline = list(run_dir.rglob("offline-run-*"))
     assert offline, sorted(p.name for p in run_dir.rglob("*"))
     # read back through W&B's own client: its CLI parses the run's .wandb transaction log
