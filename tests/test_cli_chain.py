@@ -1,8 +1,6 @@
 """The command-line chain as a user runs it, on the tiny model: sweep -> `make report` ->
 tables, figures, stats.json; and `make quickstart` end to end on small data.
-
-The quickstart runs with trainer.precision=32-true cache.bf16=false: its shipped bf16 is
-emulated (slow) on CPUs without AVX-512 bf16, and the tiny model gains nothing from it.
+The quickstart runs as shipped (precision auto: fp32 on CPUs without native bf16).
 """
 
 from __future__ import annotations
@@ -16,6 +14,7 @@ from pathlib import Path
 import pytest
 from tiny_bert import tiny_overrides
 
+from bertfreeze.cli import quickstart
 from bertfreeze.paths import REPO_ROOT
 
 try:
@@ -97,8 +96,6 @@ def test_quickstart_end_to_end(tiny_bert: Path, tiny_data: Path, tmp_path: Path)
             "-m",
             "bertfreeze.cli.quickstart",
             *overrides,
-            "trainer.precision=32-true",
-            "cache.bf16=false",
         ],
         cwd=tmp_path,
         env=env,
@@ -112,7 +109,7 @@ def test_quickstart_end_to_end(tiny_bert: Path, tiny_data: Path, tmp_path: Path)
     assert sorted((r["freeze"], r["seed"]) for r in runs) == [
         (mode, seed) for mode in ("all", "last2", "none") for seed in range(3)
     ]
-    assert all(r["experiment"] == "quickstart" and r["epochs"] == 2 for r in runs)
+    assert all(r["experiment"] == "quickstart" and r["epochs"] == quickstart.EPOCHS for r in runs)
     assert (out / "baselines" / "folds.csv").is_file()
     stats = assert_report(out / "report", baselines=True)
     assert {r["kind"] for r in stats} == {"freeze_pair", "vs_baseline"}

@@ -109,10 +109,10 @@ def composed(*overrides: str):
 
 
 def test_cache_false_is_a_shorthand_for_cache_enabled_false() -> None:
-    argv = normalize_argv(["cache=false", "experiment=quickstart"])
-    assert argv == ["cache.enabled=false", "experiment=quickstart"]
+    argv = normalize_argv(["cache=false", "experiment=quickstart", "cache.bf16=true"])
+    assert argv == ["cache.enabled=false", "experiment=quickstart", "cache.bf16=true"]
     cfg = composed(*argv)
-    assert cfg.cache.enabled is False and cfg.cache.bf16 is True  # the preset's bf16 survives
+    assert cfg.cache.enabled is False and cfg.cache.bf16 is True  # other cache keys survive
     check_train_config(cfg)
     assert normalize_argv(["cache=true,false"]) == ["cache.enabled=true,false"]
     assert normalize_argv(["cache.dtype=float32"]) == ["cache.dtype=float32"]
@@ -136,6 +136,7 @@ def test_cache_false_is_a_shorthand_for_cache_enabled_false() -> None:
         (["freeze=top_k", "freeze.k=-1"], "use a depth between 0 and 6"),
         (["optim.layerwise_lr_decay=0"], "optim.layerwise_lr_decay=0 must lie in (0, 1]"),
         (["seed=true"], "seed=True must be an integer"),
+        (["cache.bf16=maybe"], "cache.bf16=maybe must be auto, true or false"),
     ],
 )
 def test_config_check_names_key_and_fix(overrides: list[str], expected: str) -> None:
@@ -172,9 +173,10 @@ def test_group_override_checks() -> None:
 
 def test_mirrored_choices_match_the_training_code() -> None:
     """config_checks keeps torch-free copies of the accepted choices; they must not drift."""
-    from bertfreeze import lit_module, model
+    from bertfreeze import lit_module, model, precision
 
     assert config_checks.POOLINGS == model.POOLINGS
     assert config_checks.HEADS == model.HEADS
     assert set(config_checks.OPTIMIZERS) == set(lit_module.OPTIMIZERS)
+    assert set(config_checks.PRECISIONS) == set(precision.VALID)
     assert REPO_ROOT / "conf" == CONF_DIR

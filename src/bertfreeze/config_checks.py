@@ -30,8 +30,9 @@ SCHEDULES = ("linear", "constant")
 CACHE_DTYPES = ("float16", "float32")
 EMPTY_TEXT = ("drop", "fail")
 NORMALIZE = ("none", "tweet")
-# Lightning 2.6's documented Trainer(precision=...) values.
+# bertfreeze.precision.VALID (auto + Lightning 2.6's Trainer(precision=...) values).
 PRECISIONS = (
+    "auto",
     "64-true",
     "64",
     "32-true",
@@ -43,7 +44,6 @@ PRECISIONS = (
     "bf16-mixed",
     "bf16",
     "transformer-engine",
-    "transformer-engine-float16",
 )
 MAX_SEED = 2**32 - 1  # numpy's seed range, which Lightning's seed_everything enforces
 TOP_OR_LAST = re.compile(r"^(?:top|last)[_-]?(\d+)$")
@@ -212,6 +212,9 @@ def check_train_config(cfg: DictConfig) -> None:
     if str(cache.get("dtype")) not in CACHE_DTYPES:
         raise _choose("cache.dtype", cache.get("dtype"), CACHE_DTYPES)
     _positive_int("cache.batch_size", cache.get("batch_size"))
+    bf16 = cache.get("bf16")
+    if not (isinstance(bf16, bool) or str(bf16).strip().lower() == "auto"):
+        raise UserError(f"cache.bf16={bf16} must be auto, true or false")
 
     seed = cfg.get("seed")
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:

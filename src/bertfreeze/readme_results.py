@@ -185,7 +185,8 @@ def render(root: Path = REPO_ROOT) -> str:
             lines += [f"#### {title}", *_baselines(folder, "summary.json"), ""]
             lines += [
                 f"<sub>commit {(env.get('git_commit') or 'unknown')[:10]}; "
-                f"[folds.csv](results/{name}/folds.csv). " + (
+                f"[folds.csv](results/{name}/folds.csv). "
+                + (
                     "The paper's Table 1 (same data, its own folds): TF-IDF 0.795 / 0.742, "
                     "count 0.796 / 0.746, hashing 0.793 / 0.735.</sub>"
                     if name == "baselines-tweets"

@@ -256,7 +256,9 @@ def export(study: Study, study_wall_s: float | None = None) -> Path:
         env = environment(pd.DataFrame({"precision": [], "wall_time_s": []}), study_wall_s, {})
         data = meta.get("data") or {}
         env["data"] = {Path(str(data.get("path", "data"))).name: data.get("sha256")}
-        env["baselines"] = {k: meta.get(k) for k in ("features", "preprocess", "n_folds", "options")}
+        env["baselines"] = {
+            k: meta.get(k) for k in ("features", "preprocess", "n_folds", "options")
+        }
         write_json_atomic(dest / "environment.json", env)
         return dest
     runs = runs_table(study.sweep_dir)

@@ -398,7 +398,17 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
     }
     wall = time.perf_counter() - t_start
     metrics = metrics_record(
-        cfg, run_dir, recipe, data, plan, params, cached, result, wall, resume is not None, precision
+        cfg,
+        run_dir,
+        recipe,
+        data,
+        plan,
+        params,
+        cached,
+        result,
+        wall,
+        resume is not None,
+        precision,
     )
     runs.write_json_atomic(run_dir / "metrics.json", metrics)
     runs.write_json_atomic(run_dir / "status.json", {"status": "completed", "config_hash": chash})
