@@ -223,6 +223,11 @@ def check_train_config(cfg: DictConfig) -> None:
             "(a sweep over seeds: 'seed=range(10)')"
         )
     fold, n_folds = cfg.get("fold"), cfg.data.get("n_folds")
+    if cfg.get("cv") and fold is None:  # the same words as train_task.validate_config
+        raise UserError(
+            "cv=true runs one job per fold: python train.py -m experiment=cv freeze=all "
+            f"(or cv=true 'fold=range({n_folds})')"
+        )
     if fold is not None and (
         isinstance(fold, bool)
         or not isinstance(fold, int)
