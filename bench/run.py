@@ -22,6 +22,7 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import sys
 import time
 import traceback
@@ -160,10 +161,30 @@ def _read(path: Path) -> dict[str, Any] | None:
         return None
 
 
+# An absolute path outside the repository: everything up to its last component.
+_ABS_PATH = re.compile(r"(?<![\w.:/])/(?:[^\s/'\"=,]+/)+(?=[^\s/'\"=,]+)")
+
+
+def portable(obj: Any) -> Any:
+    """Results without machine-specific paths: the repository prefix dropped, the interpreter
+    shown as ``python``, any other absolute folder as ``<...>/`` (file names are kept; the
+    data file is identified by its sha256 anyway). Committed results must not name one machine."""
+    if isinstance(obj, dict):
+        return {k: portable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [portable(v) for v in obj]
+    if isinstance(obj, Path):
+        obj = str(obj)
+    if not isinstance(obj, str):
+        return obj
+    obj = obj.replace(sys.executable, "python").replace(f"{REPO}/", "")
+    return _ABS_PATH.sub("<...>/", obj)
+
+
 def _write(path: Path, obj: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
+    tmp.write_text(json.dumps(portable(obj), indent=2, default=str) + "\n")
     tmp.replace(path)
 
 

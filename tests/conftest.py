@@ -118,6 +118,19 @@ def write_file(tmp_path: Path) -> Callable[[str, str | bytes], Path]:
     return _write
 
 
+def in_ci() -> bool:
+    """CI=true (GitHub Actions, GitLab, most CI systems set it)."""
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+def skip_or_fail_in_ci(reason: str) -> None:
+    """Skip a real-data test whose data is missing; in CI fail instead, so a green CI run
+    cannot hide that every real-data test was skipped."""
+    if in_ci():
+        pytest.fail(f"{reason} (CI=true: real-data tests must run, not skip)")
+    pytest.skip(reason)
+
+
 def _real_file(var: str) -> Path | None:
     value = os.environ.get(var)
     if not value:
@@ -131,7 +144,7 @@ def real_data_path() -> Path:
     """The real tweets train.csv from BERTFREEZE_DATA; skips when unset or missing."""
     path = _real_file("BERTFREEZE_DATA")
     if path is None or not path.is_file():
-        pytest.skip("BERTFREEZE_DATA is unset or does not point at the tweets train.csv")
+        skip_or_fail_in_ci("BERTFREEZE_DATA is unset or does not point at the tweets train.csv")
     return path
 
 
@@ -140,7 +153,16 @@ def paper_ref_dir() -> Path:
     """The paper-reference folder from BERTFREEZE_PAPER_REF; skips when unset or missing."""
     path = _real_file("BERTFREEZE_PAPER_REF")
     if path is None or not (path / "holdout_ids.csv").is_file():
-        pytest.skip("BERTFREEZE_PAPER_REF is unset or lacks holdout_ids.csv")
+        skip_or_fail_in_ci("BERTFREEZE_PAPER_REF is unset or lacks holdout_ids.csv")
+    return path
+
+
+@pytest.fixture
+def sms_data_path() -> Path:
+    """The SMS Spam Collection TSV from BERTFREEZE_SMS_DATA; skips (fails in CI) when missing."""
+    path = _real_file("BERTFREEZE_SMS_DATA")
+    if path is None or not path.is_file():
+        skip_or_fail_in_ci("BERTFREEZE_SMS_DATA is unset or does not point at the SMS TSV")
     return path
 
 

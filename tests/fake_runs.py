@@ -1,6 +1,6 @@
 """Generate fake sweeps and baselines dirs that follow docs/schemas.md exactly.
 
-Used by the report tests (and handy by hand: ``python -m tests.fake_runs /tmp/sweep``).
+Used by the report tests (and handy by hand: ``python -m tests.fake_runs outputs/fake-sweep``).
 Accuracies are drawn around the paper's per-mode means so the numbers look realistic.
 """
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import csv
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -95,12 +98,16 @@ def test_mlflow_logs_a_run(
         ],
         run_dir,
     )
-    assert train(cfg, run_dir) is not None
+    metrics = train(cfg, run_dir)
+    assert metrics is not None
     client = MlflowClient(tracking_uri=uri)
     exp = client.get_experiment_by_name(str(cfg.name))
     assert exp is not None
     (run,) = client.search_runs([exp.experiment_id])
     assert {"train/loss", "val/accuracy", "test/accuracy"} <= set(run.data.metrics)
+    # read back through MLflow: the logged scores are the run's own
+    assert run.data.metrics["test/accuracy"] == pytest.approx(metrics["test"]["accuracy"])
+    assert len(client.get_metric_history(run.info.run_id, "train/loss")) >= 2
 
 
 def test_wandb_logs_offline(
@@ -115,5 +122,23 @@ def test_wandb_logs_offline(
     monkeypatch.setenv("WANDB_SILENT", "true")
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
     run_dir = tmp_path / "run"
-    tiny_run(tiny_bert, tiny_data, run_dir, "wandb")
-    assert list(run_dir.rglob("offline-run-*")), sorted(p.name for p in run_dir.rglob("*"))
+    metrics = tiny_run(tiny_bert, tiny_data, run_dir, "wandb")
+    import wandb
+
+    wandb.finish()  # what the CLI's process exit does: flush and close the run
+    offline = list(run_dir.rglob("offline-run-*"))
+    assert offline, sorted(p.name for p in run_dir.rglob("*"))
+    # read back through W&B's own client: its CLI parses the run's .wandb transaction log
+    wandb_cli = Path(sys.executable).with_name("wandb")
+    res = subprocess.run(
+        [str(wandb_cli), "leet", "inspect", "--summary", "--json", str(offline[0])],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    logged = json.loads(res.stdout)
+    assert logged["state"] == "finished" and logged["project"] == "bertfreeze"
+    summary = logged["summary"]
+    assert {"train/loss", "val/accuracy", "test/accuracy"} <= set(summary)
+    assert summary["test/accuracy"] == pytest.approx(metrics["test"]["accuracy"])

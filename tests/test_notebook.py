@@ -7,6 +7,7 @@ test works on a fresh machine after `pip install -e '.[dev]'` without `ipykernel
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -40,8 +41,10 @@ def test_report_notebook_executes(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         )
     )
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
-    monkeypatch.setenv("BERTFREEZE_SWEEP_DIR", str(sweep))
-    monkeypatch.setenv("BERTFREEZE_BASELINES_DIR", str(base))
+    # relative to the repository root, while the kernel runs in tmp_path: the notebook must
+    # resolve paths from the root, not from its working directory
+    monkeypatch.setenv("BERTFREEZE_SWEEP_DIR", os.path.relpath(sweep, REPO_ROOT))
+    monkeypatch.setenv("BERTFREEZE_BASELINES_DIR", os.path.relpath(base, REPO_ROOT))
     monkeypatch.setenv("BERTFREEZE_REPORT_DIR", str(tmp_path / "report"))
     monkeypatch.setenv("BERTFREEZE_N_BOOT", "300")
     monkeypatch.setenv("MPLBACKEND", "Agg")
@@ -57,7 +60,10 @@ def test_report_notebook_executes(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     assert len(images) >= 2  # Figure 1 and Figure 2
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
-    assert "9 runs in 3 groups" in text and str(sweep) in text
+    assert "9 runs in 3 groups" in text and f"sweep: {sweep} | baselines: {base}" in text
+    assert any(
+        "Table 1" in str(o.get("data", {})) or "TF-IDF" in str(o.get("data", {})) for o in outputs
+    )  # the baselines were found
     assert (tmp_path / "report" / "report.md").is_file()
     # the notebook goes through the package API only
     source = "\n".join(c.source for c in nb.cells if c.cell_type == "code")

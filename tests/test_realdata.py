@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -11,18 +10,15 @@ from tiny_bert import run_cli
 
 from bertfreeze.paths import REPO_ROOT
 
-TWEETS = os.environ.get("BERTFREEZE_DATA", "")
-SMS = os.environ.get("BERTFREEZE_SMS_DATA", "")
-
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 
 
-@pytest.mark.skipif(not Path(TWEETS).is_file(), reason="BERTFREEZE_DATA (train.csv) not set")
-def test_frozen_minilm_reaches_080_on_the_holdout(tmp_path: Path) -> None:
+def test_frozen_minilm_reaches_080_on_the_holdout(tmp_path: Path, real_data_path: Path) -> None:
     """Issue acceptance: the full recipe (3 epochs, 10% holdout) with a frozen MiniLM >= 0.80."""
     run_dir = tmp_path / "run"
     res = run_cli(
-        ["train.py", "freeze=all", f"data.path={TWEETS}", f"hydra.run.dir={run_dir}"], REPO_ROOT
+        ["train.py", "freeze=all", f"data.path={real_data_path}", f"hydra.run.dir={run_dir}"],
+        REPO_ROOT,
     )
     assert res.returncode == 0, res.stderr[-3000:]
     m = json.loads((run_dir / "metrics.json").read_text())
@@ -31,10 +27,7 @@ def test_frozen_minilm_reaches_080_on_the_holdout(tmp_path: Path) -> None:
     assert m["test"]["accuracy"] >= 0.80, m["test"]
 
 
-@pytest.mark.skipif(
-    not Path(SMS).is_file(), reason="BERTFREEZE_SMS_DATA (SMSSpamCollection.tsv) not set"
-)
-def test_generic_csv_path_on_sms_spam(tmp_path: Path) -> None:
+def test_generic_csv_path_on_sms_spam(tmp_path: Path, sms_data_path: Path) -> None:
     """data=csv-style config on a second real dataset: baselines and a frozen MiniLM run."""
     base = tmp_path / "baselines"
     res = run_cli(
@@ -42,7 +35,7 @@ def test_generic_csv_path_on_sms_spam(tmp_path: Path) -> None:
             "-m",
             "bertfreeze.cli.baselines",
             "data=sms_spam",
-            f"data.path={SMS}",
+            f"data.path={sms_data_path}",
             f"hydra.run.dir={base}",
         ],
         REPO_ROOT,
@@ -55,7 +48,7 @@ def test_generic_csv_path_on_sms_spam(tmp_path: Path) -> None:
     args = [
         "train.py",
         "data=sms_spam",
-        f"data.path={SMS}",
+        f"data.path={sms_data_path}",
         "freeze=all",
         "data.max_length=64",
         "cache.bf16=true",
@@ -68,14 +61,9 @@ def test_generic_csv_path_on_sms_spam(tmp_path: Path) -> None:
     assert m["test"]["accuracy"] > 0.9 and m["test"]["f1"] > 0.6
 
 
-PAPER_REF = os.environ.get("BERTFREEZE_PAPER_REF", "")
-
-
-@pytest.mark.skipif(
-    not (Path(TWEETS).is_file() and Path(PAPER_REF, "holdout_ids.csv").is_file()),
-    reason="BERTFREEZE_DATA and BERTFREEZE_PAPER_REF not set",
-)
-def test_paper_preset_uses_the_papers_exact_split(tiny_bert: Path, tmp_path: Path) -> None:
+def test_paper_preset_uses_the_papers_exact_split(
+    tiny_bert: Path, tmp_path: Path, real_data_path: Path, paper_ref_dir: Path
+) -> None:
     """experiment=paper: softmax head on the pooler, the paper's 762 holdout tweets."""
     run_dir = tmp_path / "run"
     args = [
@@ -83,8 +71,8 @@ def test_paper_preset_uses_the_papers_exact_split(tiny_bert: Path, tmp_path: Pat
         "experiment=paper",
         "freeze=last2",
         f"model.pretrained={tiny_bert}",
-        f"data.path={TWEETS}",
-        f"data.holdout_ids={Path(PAPER_REF, 'holdout_ids.csv')}",
+        f"data.path={real_data_path}",
+        f"data.holdout_ids={paper_ref_dir / 'holdout_ids.csv'}",
         "data.max_length=32",
         "trainer.max_epochs=1",
         f"hydra.run.dir={run_dir}",
@@ -99,4 +87,4 @@ def test_paper_preset_uses_the_papers_exact_split(tiny_bert: Path, tmp_path: Pat
     import pandas as pd
 
     ids = set(pd.read_csv(run_dir / "predictions.csv")["id"].astype(str))
-    assert ids == set(pd.read_csv(Path(PAPER_REF, "holdout_ids.csv"))["id"].astype(str))
+    assert ids == set(pd.read_csv(paper_ref_dir / "holdout_ids.csv")["id"].astype(str))

@@ -65,7 +65,12 @@ def test_welch_reproduces_paper(b: str, t: float, df: float, p: float) -> None:
     assert round(res.t, 2) == t
     assert round(res.df, 1) == df
     assert round(res.p, 2) == p
-    assert paper.WELCH[("all", b)] == {"t": t, "df": df, "p": p}
+    # the constants the report prints beside ours are what the trials reproduce
+    assert paper.WELCH[("all", b)] == {
+        "t": round(res.t, 2),
+        "df": round(res.df, 1),
+        "p": round(res.p, 2),
+    }
 
 
 def test_welch_matches_scipy_and_is_antisymmetric() -> None:
@@ -84,16 +89,12 @@ def test_welch_undefined_cases_give_nan() -> None:
 
 # ----------------------------------------------------------------------------- F1 columns
 def test_paper_recomputed_f1_means() -> None:
-    """The recomputed F1 column (0.807 / 0.807 / 0.813) is the mean per-trial F1."""
+    """The recomputed F1 column (0.806 / 0.807 / 0.813) is the mean per-trial F1 rounded once:
+    frozen is 0.806499, so 0.806 (rounding its 4-decimal 0.8065 again would print 0.807)."""
     means = {m: float(np.mean(TRIALS[m]["f1"])) for m in TRIALS}
-    # 4-decimal means: 0.8065 (all) is printed as 0.807, on the rounding boundary
-    assert {m: round(v, 4) for m, v in means.items()} == {
-        "all": 0.8065,
-        "none": 0.8071,
-        "last2": 0.8127,
-    }
+    assert means["all"] == pytest.approx(0.806499, abs=1e-6)
     for mode, value in means.items():
-        assert value == pytest.approx(paper.TABLE2[mode]["f1_recomputed"], abs=6e-4)
+        assert paper.TABLE2[mode]["f1_recomputed"] == round(value, 3), mode
         # and F1 = 2PR/(P+R) per trial, i.e. the f1 column uses the true precision
         p, r = np.array(TRIALS[mode]["precision"]), np.array(TRIALS[mode]["recall"])
         np.testing.assert_allclose(2 * p * r / (p + r), TRIALS[mode]["f1"], atol=2e-6)

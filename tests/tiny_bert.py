@@ -74,7 +74,9 @@ def build_tiny_bert(out_dir: Path, texts: list[str], layers: int = 4, hidden: in
         num_hidden_layers=layers,
         num_attention_heads=2,
         intermediate_size=hidden * 2,
-        max_position_embeddings=64,
+        # >= data.max_length's default (128): a longer max_length than the model's positions
+        # is refused before training (bertfreeze.config_checks)
+        max_position_embeddings=128,
     )
     import torch
 
@@ -127,3 +129,25 @@ def run_cli(
     return subprocess.run(
         [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
     )
+
+
+def train_in_process(overrides: list[str], run_dir: Path) -> dict:
+    """One training run in this process (no subprocess start-up: seconds instead of tens),
+    with the ``.hydra/config.yaml`` Hydra's runtime would write (``make predict`` reads it)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    from bertfreeze.paths import CONF_DIR
+    from bertfreeze.train_task import train
+
+    args = [*overrides, f"hydra.run.dir={run_dir}", f"paths.output_dir={run_dir}"]
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=args, return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    task = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+    (run_dir / ".hydra").mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(task, run_dir / ".hydra" / "config.yaml")
+    metrics = train(cfg, run_dir)
+    assert metrics is not None and metrics["status"] == "completed"
+    return metrics

@@ -14,7 +14,6 @@ the live epoch line is :class:`bertfreeze.epoch_line.EpochProgressLine`.
 from __future__ import annotations
 
 import logging
-import os
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -41,7 +40,9 @@ HARMLESS_WARNINGS = (
 
 def quiet() -> bool:
     """``BERTFREEZE_QUIET=1`` (or true/yes/on): no progress bars, for logs and CI."""
-    return os.environ.get("BERTFREEZE_QUIET", "").strip().lower() in {"1", "true", "yes", "on"}
+    from bertfreeze.settings import settings  # one reader, one truthiness rule
+
+    return settings().quiet
 
 
 def route_library_logs(console_level: int = logging.WARNING) -> None:

@@ -62,7 +62,7 @@ class DataSpec:
                 kwargs["label_map"] = {k: int(v) for k, v in dict(kwargs["label_map"]).items()}
             except (TypeError, ValueError) as err:
                 raise UserError(
-                    f"data.label_map={dict(kwargs['label_map'])} must map raw labels to 0 or 1 "
+                    f"data.label_map={kwargs['label_map']} must map raw labels to 0 or 1 "
                     f"(e.g. 'data.label_map={{ham: 0, spam: 1}}')"
                 ) from err
         if "extra_text_cols" in kwargs:
@@ -177,6 +177,10 @@ def _parse(path: Path, text: str, spec: DataSpec) -> pd.DataFrame:
     return df
 
 
+# Column names that look like labels: a file with one of these has labels under another name.
+LABEL_LIKE = {"label", "labels", "target", "class", "y", "category", "sentiment", "spam"}
+
+
 def _check_columns(path: Path, df: pd.DataFrame, spec: DataSpec) -> None:
     wanted = [spec.text_col, spec.label_col, *spec.extra_text_cols]
     missing = [c for c in wanted if c not in df.columns]
@@ -184,6 +188,17 @@ def _check_columns(path: Path, df: pd.DataFrame, spec: DataSpec) -> None:
         return
     cols = list(df.columns)
     hint = "set data.text_col / data.label_col to the right names"
+    label_like = [c for c in cols if str(c).strip().lower() in LABEL_LIKE]
+    if missing == [spec.label_col] and spec.text_col in cols:
+        if label_like:
+            hint = f"set data.label_col={label_like[0]}"
+        else:
+            raise UserError(
+                f"{path} has no labels: no column {spec.label_col!r} (columns: {cols[:10]}) — "
+                "is it an unlabeled test file? Train on a labeled file (Kaggle's train.csv) and "
+                "predict on this one with `make predict ARGS='run_dir=... input=<this file>'`; "
+                "or, if the labels are in another column, set data.label_col"
+            )
     if len(cols) == 1:
         hint = _sep_hint(str(cols[0]), spec.sep) or (
             f"only one column was found with sep={spec.sep!r}: is this a CSV? set data.sep"

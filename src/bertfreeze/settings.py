@@ -30,6 +30,7 @@ VARIABLES: dict[str, str] = {
     "BERTFREEZE_BASELINES_DIR": "the notebook's baselines folder",
     "BERTFREEZE_REPORT_DIR": "the notebook's report folder",
     "BERTFREEZE_N_BOOT": "the notebook's bootstrap resamples",
+    "BERTFREEZE_QUICKSTART_DIR": "where `make quickstart` writes (default outputs/quickstart)",
 }
 
 

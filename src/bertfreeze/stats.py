@@ -2,7 +2,10 @@
 
 Conventions: every two-sample function takes ``a`` and ``b`` and reports ``mean(a) - mean(b)``;
 everything is two-sided. Undefined results (fewer than two values on a side, zero variance)
-come back as ``nan`` rather than raising, so a partial sweep still yields a report.
+come back as ``nan`` rather than raising, so a partial sweep still yields a report; a test
+result then carries a ``note`` that says why ("not testable: ..."), never a silent NaN.
+"Zero variance" includes rounding-level variance: ten copies of 0.8 have a sample variance of
+~1e-32 in floating point, which would otherwise give t ~ 1e14 and p ~ 1e-127.
 
 * :func:`welch_ttest` — Welch's unequal-variance t-test with the Welch–Satterthwaite df; this
   is the test the paper reports (``scipy.stats.ttest_ind(a, b, equal_var=False)``).
@@ -41,6 +44,8 @@ __all__ = [
     "min_detectable_difference",
     "corrected_resampled_ttest",
     "compare_groups",
+    "is_constant",
+    "check_alpha_power",
 ]
 
 
@@ -53,12 +58,20 @@ class TTest:
     p: float
     mean_diff: float
     se: float
+    note: str = ""  # why t/p are NaN ("not testable: ..."); empty when the test ran
+
+    @property
+    def testable(self) -> bool:
+        return not self.note
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
 
 
-_NAN_TTEST = TTest(math.nan, math.nan, math.nan, math.nan, math.nan)
+TOO_FEW = "not testable: fewer than two values on a side"
+NO_VARIANCE = "not testable: no variance (the values are constant, up to rounding)"
+# Spread below this fraction of the values' magnitude is floating-point noise, not variation.
+_ROUNDING_RTOL = 1e-12
 
 
 def _arr(x: ArrayLike) -> np.ndarray:
@@ -66,9 +79,20 @@ def _arr(x: ArrayLike) -> np.ndarray:
     return a[~np.isnan(a)]
 
 
+def is_constant(*groups: np.ndarray) -> bool:
+    """True when every group's spread is at rounding level (relative to the values' size).
+
+    Why not ``var == 0``: the mean of ten 0.8s is not exactly 0.8 in floating point, so their
+    sample variance is ~1e-32 instead of 0 and a t-test would report t ~ 1e14.
+    """
+    scale = max((float(np.max(np.abs(g))) for g in groups if len(g)), default=0.0)
+    tol = _ROUNDING_RTOL * max(scale, 1e-300)
+    return all(len(g) == 0 or float(np.ptp(g)) <= tol for g in groups)
+
+
 def _t_from(diff: float, se: float, df: float) -> TTest:
     if not (se > 0 and df > 0 and math.isfinite(se)):
-        return TTest(math.nan, df if df > 0 else math.nan, math.nan, diff, se)
+        return TTest(math.nan, df if df > 0 else math.nan, math.nan, diff, se, NO_VARIANCE)
     t = diff / se
     p = float(2.0 * st.t.sf(abs(t), df))
     return TTest(float(t), float(df), p, float(diff), float(se))
@@ -80,12 +104,14 @@ def welch_ttest(a: ArrayLike, b: ArrayLike) -> TTest:
     a, b = _arr(a), _arr(b)
     if len(a) < 2 or len(b) < 2:
         diff = float(a.mean() - b.mean()) if len(a) and len(b) else math.nan
-        return TTest(math.nan, math.nan, math.nan, diff, math.nan)
-    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
-    se = math.sqrt(va + vb)
+        return TTest(math.nan, math.nan, math.nan, diff, math.nan, TOO_FEW)
     diff = float(a.mean() - b.mean())
-    if se == 0:
-        return TTest(math.nan, math.nan, math.nan, diff, 0.0)
+    if is_constant(a, b):
+        return TTest(math.nan, math.nan, math.nan, diff, 0.0, NO_VARIANCE)
+    # a constant side contributes no variance (not its ~1e-32 rounding residue)
+    va = 0.0 if is_constant(a) else a.var(ddof=1) / len(a)
+    vb = 0.0 if is_constant(b) else b.var(ddof=1) / len(b)
+    se = math.sqrt(va + vb)
     df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
     return _t_from(diff, se, df)
 
@@ -171,8 +197,11 @@ def pooled_sd(a: ArrayLike, b: ArrayLike) -> float:
 
 def hedges_g(a: ArrayLike, b: ArrayLike) -> float:
     """Hedges' g: ``(mean_a - mean_b) / pooled_sd * J`` with the usual small-sample factor
-    ``J = 1 - 3 / (4 (na + nb) - 9)``."""
+    ``J = 1 - 3 / (4 (na + nb) - 9)``. NaN unless both sides have n >= 2 (a single value
+    has no spread to standardise by) and the values vary beyond rounding."""
     a, b = _arr(a), _arr(b)
+    if len(a) < 2 or len(b) < 2 or is_constant(a, b):
+        return math.nan
     s = pooled_sd(a, b)
     if not (s > 0):
         return math.nan
@@ -192,7 +221,11 @@ def mde_from_se(se: float, df: float, *, alpha: float = 0.05, power: float = 0.8
 
     Exact: solves ``P(|T'| > t_{1-alpha/2, df}) = power`` for the noncentrality ``delta / se``
     of the noncentral t ``T'`` (scipy.stats.nct, root found with brentq); ``delta = ncp * se``.
+
+    Raises ValueError when ``power <= alpha``: with no true difference a level-``alpha`` test
+    already rejects with probability ``alpha``, so no minimum difference is defined.
     """
+    check_alpha_power(alpha, power)
     if not (se > 0 and df > 0 and math.isfinite(se) and math.isfinite(df)):
         return math.nan
     tcrit = float(st.t.ppf(1.0 - alpha / 2.0, df))
@@ -205,6 +238,18 @@ def mde_from_se(se: float, df: float, *, alpha: float = 0.05, power: float = 0.8
     return float(ncp * se)
 
 
+def check_alpha_power(alpha: float, power: float) -> None:
+    """Refuse a level/power pair for which a minimum detectable difference is undefined."""
+    if not (0 < alpha < 1 and 0 < power < 1):
+        raise ValueError(f"alpha={alpha} and power={power} must both lie strictly between 0 and 1")
+    if power <= alpha:
+        raise ValueError(
+            f"power={power} must exceed alpha={alpha}: a test of level alpha already rejects with "
+            "probability alpha when there is no difference, so no minimum detectable difference "
+            "exists (the usual choice is power=0.8)"
+        )
+
+
 def min_detectable_difference(
     sd: float, n_a: int, n_b: int | None = None, *, alpha: float = 0.05, power: float = 0.8
 ) -> float:
@@ -212,6 +257,7 @@ def min_detectable_difference(
     ``n_a``/``n_b`` and common standard deviation ``sd``: ``se = sd sqrt(1/na + 1/nb)``,
     ``df = na + nb - 2``, solved exactly with the noncentral t (see :func:`mde_from_se`)."""
     n_b = n_a if n_b is None else n_b
+    check_alpha_power(alpha, power)
     if n_a < 2 or n_b < 2:
         return math.nan
     se = sd * math.sqrt(1.0 / n_a + 1.0 / n_b)
@@ -228,9 +274,12 @@ def corrected_resampled_ttest(diffs: ArrayLike, n_train: int, n_test: int) -> TT
     d = _arr(diffs)
     k = len(d)
     if k < 2:
-        return TTest(math.nan, math.nan, math.nan, float(d.mean()) if k else math.nan, math.nan)
+        mean = float(d.mean()) if k else math.nan
+        return TTest(math.nan, math.nan, math.nan, mean, math.nan, TOO_FEW)
     if n_train <= 0 or n_test <= 0:
         raise ValueError("n_train and n_test must be positive")
+    if is_constant(d):
+        return TTest(math.nan, float(k - 1), math.nan, float(d.mean()), 0.0, NO_VARIANCE)
     var = float(d.var(ddof=1))
     se = math.sqrt((1.0 / k + n_test / n_train) * var)
     return _t_from(float(d.mean()), se, k - 1)
@@ -246,12 +295,13 @@ def compare_groups(
     seed: int = 0,
 ) -> dict[str, Any]:
     """Every unpaired statistic for one pair (Welch, Mann–Whitney, bootstrap CI, Hedges' g,
-    MDE from the pooled sd); ``p_holm`` is left to the caller (it needs the whole family)."""
+    MDE from the pooled sd); ``p_holm`` is left to the caller (it needs the whole family).
+    ``testable`` is False (and ``note`` says why) when t and p are undefined."""
     a_, b_ = _arr(a), _arr(b)
     w = welch_ttest(a_, b_)
     lo, hi = bootstrap_mean_diff_ci(a_, b_, n_boot=n_boot, seed=seed, confidence=1 - alpha)
     u, pu = mann_whitney(a_, b_)
-    s = pooled_sd(a_, b_)
+    s = pooled_sd(a_, b_) if w.testable else math.nan  # rounding-level sd: no MDE either
     return {
         "test": "welch",
         "n_a": len(a_),
@@ -272,4 +322,6 @@ def compare_groups(
         "mde": min_detectable_difference(s, len(a_), len(b_), alpha=alpha, power=power),
         "mann_whitney_u": u,
         "mann_whitney_p": pu,
+        "testable": w.testable,
+        "note": w.note,
     }

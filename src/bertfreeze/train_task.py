@@ -24,6 +24,7 @@ from safetensors.torch import save_file
 from bertfreeze import runs
 from bertfreeze.atomic import atomic_write_csv
 from bertfreeze.build import build_classifier, build_inputs, build_run
+from bertfreeze.config_checks import check_train_config
 from bertfreeze.console import run_label
 from bertfreeze.data import DataSpec, file_sha256, load_dataset
 from bertfreeze.datamodule import TextDataModule
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 
 def validate_config(cfg: DictConfig) -> None:
     """Refuse nonsense before any work: one line naming the key and a fix."""
+    check_train_config(cfg)  # the torch-free checks the CLI already ran (API callers too)
     checks = {
         "data.batch_size": cfg.data.batch_size,
         "data.eval_batch_size": cfg.data.eval_batch_size,

@@ -11,7 +11,7 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from bertfreeze.errors import EXIT_USER_ERROR, find_user_error
+from bertfreeze.errors import EXIT_USER_ERROR, UserError, find_user_error
 from bertfreeze.runs import HYDRA_OWN, discard_if_empty
 from bertfreeze.settings import settings
 
@@ -60,7 +60,15 @@ def mark_task_started() -> None:
 
 def run_cli(hydra_main: Callable[[], Any]) -> None:
     """Call a ``@hydra.main`` function; a config Hydra cannot compose (unknown group option,
-    bad override) is a user error too: Hydra prints what is wrong, we exit 2 instead of 1."""
+    bad override) is a user error too: Hydra prints what is wrong, we exit 2 instead of 1.
+    An unknown group option is caught before Hydra even starts: one line, nearest option."""
+    from bertfreeze.config_checks import check_group_overrides
+
+    try:
+        check_group_overrides(sys.argv[1:])
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
     try:
         hydra_main()
     except SystemExit as exc:

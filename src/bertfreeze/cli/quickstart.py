@@ -14,9 +14,10 @@ from pathlib import Path
 
 from bertfreeze.errors import EXIT_USER_ERROR
 from bertfreeze.paths import REPO_ROOT
-from bertfreeze.settings import settings
+from bertfreeze.settings import env, settings
 
-OUT = Path("outputs/quickstart")
+# BERTFREEZE_QUICKSTART_DIR moves the whole tour elsewhere (the end-to-end test uses it).
+OUT = Path(env("BERTFREEZE_QUICKSTART_DIR") or "outputs/quickstart")
 SEEDS = 3
 EPOCHS = 1  # conf/experiment/quickstart.yaml
 

@@ -14,11 +14,11 @@ from omegaconf import DictConfig
 
 from bertfreeze import runs
 from bertfreeze.cli.common import mark_task_started, run_cli
+from bertfreeze.config_checks import check_train_config, normalize_argv
 from bertfreeze.console import route_library_logs, run_line
 from bertfreeze.errors import EXIT_USER_ERROR, find_user_error
 from bertfreeze.paths import CONF_DIR
 from bertfreeze.settings import settings
-from bertfreeze.train_task import train
 
 log = logging.getLogger("bertfreeze")
 
@@ -34,6 +34,9 @@ def run_job(cfg: DictConfig) -> float | None:
         hc.overrides.task, multirun, str(hc.sweep.dir) if multirun else None, str(run_dir)
     )
     try:
+        check_train_config(cfg)  # torch-free: a wrong override fails before any heavy import
+        from bertfreeze.train_task import train
+
         metrics = train(cfg, run_dir, resume_command=resume)
     except KeyboardInterrupt:
         if not _started_here(run_dir):
@@ -74,6 +77,7 @@ def hydra_main(cfg: DictConfig) -> float | None:
 
 
 def main() -> None:
+    sys.argv[1:] = normalize_argv(sys.argv[1:])  # cache=false -> cache.enabled=false
     run_cli(hydra_main)
 
 

@@ -59,6 +59,12 @@ def _check_args(metrics: Sequence[str], alpha: float, power: float, n_boot: int)
         )
     if not 0 < alpha < 1 or not 0 < power < 1:
         raise UserError(f"alpha={alpha}, power={power}: both must lie strictly between 0 and 1")
+    if power <= alpha:
+        raise UserError(
+            f"power={power} must exceed alpha={alpha}: no minimum detectable difference exists "
+            "otherwise (a level-alpha test rejects with probability alpha at no difference); "
+            "e.g. power=0.8"
+        )
     if n_boot < 100:
         raise UserError(f"n_boot={n_boot}: use at least 100 bootstrap resamples (default 10000)")
 

@@ -8,7 +8,10 @@
   BERT per-seed scores against the baseline per-fold scores. These are different resampling
   units (seeds on one split vs CV folds), so the test is indicative only.
 * When runs carry a ``fold`` and both sides have the same folds, a fold-paired Nadeau–Bengio
-  corrected resampled t-test is added (BERT scores averaged over seeds within a fold).
+  corrected resampled t-test is used (BERT scores averaged over seeds within a fold); CV runs
+  never enter a Welch test (seed x fold runs are not independent).
+* A comparison whose t and p are undefined (too few values, no variance) says so:
+  ``testable`` False and a ``note``, never a bare NaN.
 
 Holm's correction is applied per metric within each test type (``welch``, ``nadeau_bengio``).
 """
@@ -20,7 +23,6 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from scipy import stats as st
 
@@ -56,7 +58,7 @@ def _nb_entry(
     a, b = a_by_fold[shared].to_numpy(float), b_by_fold[shared].to_numpy(float)
     diffs = a - b
     res = stats.corrected_resampled_ttest(diffs, int(n_train), int(n_test))
-    naive_p = float(st.ttest_1samp(diffs, 0.0).pvalue) if np.std(diffs) > 0 else math.nan
+    naive_p = math.nan if stats.is_constant(diffs) else float(st.ttest_1samp(diffs, 0.0).pvalue)
     tcrit = float(st.t.ppf(1 - alpha / 2, len(diffs) - 1))
     u, pu = stats.mann_whitney(a, b)
     return {
@@ -81,6 +83,8 @@ def _nb_entry(
         "mann_whitney_u": u,
         "mann_whitney_p": pu,
         "naive_paired_p": naive_p,
+        "testable": res.testable,
+        "note": res.note,
         "n_train": int(n_train),
         "n_test": int(n_test),
         "folds": [int(f) for f in shared],
@@ -125,12 +129,19 @@ def compare_all(
 
     for metric in metrics:
         for a, b in pairs:
-            va = runs.loc[runs["group"] == a, metric].dropna()
-            vb = runs.loc[runs["group"] == b, metric].dropna()
-            rec = {"a": a, "b": b, "metric": metric, **common(a, b, "freeze_pair")}
-            rec |= stats.compare_groups(va, vb, alpha=alpha, power=power, n_boot=n_boot, seed=seed)
-            rec |= {"units_a": "runs", "units_b": "runs"}
-            records.append(rec)
+            # Holdout runs (one per seed) are independent: Welch. CV runs (seed x fold) are not:
+            # runs on the same fold share their test rows, so they are compared only as per-fold
+            # means, fold-paired (Nadeau-Bengio below), never pooled into a Welch test.
+            holdout = runs["fold"].isna()
+            va = runs.loc[(runs["group"] == a) & holdout, metric].dropna()
+            vb = runs.loc[(runs["group"] == b) & holdout, metric].dropna()
+            if len(va) and len(vb):
+                rec = {"a": a, "b": b, "metric": metric, **common(a, b, "freeze_pair")}
+                rec |= stats.compare_groups(
+                    va, vb, alpha=alpha, power=power, n_boot=n_boot, seed=seed
+                )
+                rec |= {"units_a": "runs", "units_b": "runs"}
+                records.append(rec)
             fa = runs[(runs["group"] == a) & runs["fold"].notna()]
             fb = runs[(runs["group"] == b) & runs["fold"].notna()]
             if len(fa) and len(fb):

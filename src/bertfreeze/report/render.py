@@ -30,7 +30,11 @@ def describe(rec: Mapping[str, Any], alpha: float) -> str:
     ci = f"{100 * (1 - alpha):g}% CI {_s(rec['ci_low'])} to {_s(rec['ci_high'])}"
     text = head + f"{_s(rec['mean_diff'])} {metric} ({ci})"
     if math.isnan(rec["p"]):
-        return text + "; not testable (fewer than two values on a side, or no variance)."
+        reason = str(rec.get("note") or "").removeprefix("not testable: ")
+        return (
+            text
+            + f"; not testable ({reason or 'fewer than two values on a side, or no variance'})."
+        )
     text += f", {test} {_peq(rec['p'])}, p_holm={_p(rec['p_holm'])}"
     n = f"n={rec['n_a']}/{rec['n_b']}"
     mde = rec["mde"]
