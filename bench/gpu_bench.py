@@ -144,7 +144,6 @@ def find_tweets() -> Path | None:
     for c in (
         os.environ.get("BERTFREEZE_DATA"),
         REPO / "data" / "train.csv",
-        "/work/shared/data/disaster-tweets/train.csv",
     ):
         if c and Path(c).is_file():
             return Path(c)
