@@ -60,12 +60,12 @@ def timed(df: Any, cfg: dict[str, Any]) -> tuple[float, float]:
     return time.perf_counter() - start, float(res["accuracy"].mean())
 
 
-def bench_baselines(data_path: str | Path, reps: int = 3) -> dict[str, Any]:
+def bench_baselines(data_path: str | Path, reps: int = 3, n_folds: int = N_FOLDS) -> dict[str, Any]:
     """Time the three configurations, ``reps`` rotating rounds; medians and accuracies."""
     df = load_dataset(DataSpec(path=str(data_path)))
     base: dict[str, Any] = {
         "features": list(FEATURES),
-        "data": {"split_seed": SPLIT_SEED, "n_folds": N_FOLDS},
+        "data": {"split_seed": SPLIT_SEED, "n_folds": n_folds},
     }
     names = list(SIDES)
     times: dict[str, list[float]] = {k: [] for k in names}
@@ -93,6 +93,7 @@ def bench_baselines(data_path: str | Path, reps: int = 3) -> dict[str, Any]:
         "median_s": median,
         "acc": accs,
         "reps": reps,
+        "n_folds": n_folds,
         "orders": orders,
         "solver_ratio": round(median["lbfgs_seq"] / median["liblinear_seq"], 2),
         "parallel_ratio": round(median["liblinear_seq"] / median["liblinear_par"], 2),

@@ -102,7 +102,7 @@ class Sizes:
     @classmethod
     def make(cls, quick: bool) -> Sizes:
         if quick:
-            return cls(True, 600, 2, 4, 4, 2, 2, 3, False, 3, 1, 2, 0.1)
+            return cls(True, 600, 2, 4, 4, 2, 2, 3, False, 3, 1, 1, 0.1)
         return cls(False, None, N_SEEDS, 24, 24, 6, 4, 24, True, 20, 2, 3, 0.5)
 
 
@@ -1147,7 +1147,7 @@ def bench_finetune_epoch(ctx: Ctx) -> dict[str, Any]:
         block = strata[g : g + R]
         for r, i in enumerate(rng.permutation(len(block))):
             per_round[r].append(block[i])
-    warm = bucketed[::7][: R + 1]
+    warm = [bucketed[(7 * r) % n_b] for r in range(R)]  # an untimed first step per round
     rounds: dict[str, list[list[float]]] = {s: [] for s in sides}
     load_before = load_avg()
     for r in range(R):
@@ -1455,8 +1455,22 @@ def bench_memory(ctx: Ctx, other: dict[str, Any] | None = None) -> dict[str, Any
         "lines": [],
         "memory": rss_line,
         "cache_sizes": sizes,
-        "details": {"command": cmd, "wall_s": round(info["wall_s"], 1)},
+        "details": {"command": portable_command(cmd), "wall_s": round(info["wall_s"], 1)},
     }
+
+
+def portable_command(cmd: Sequence[str]) -> list[str]:
+    """``cmd`` without this machine's absolute paths (results are committed)."""
+    out = []
+    for arg in cmd:
+        key, eq, value = str(arg).partition("=")
+        if eq and Path(value).is_absolute():
+            out.append(f"{key}={Path(value).name}")
+        elif Path(arg).is_absolute():
+            out.append(Path(arg).name)
+        else:
+            out.append(arg)
+    return out
 
 
 def peak_rss_self_mb() -> float:

@@ -125,10 +125,13 @@ def run_baselines(ctx: Any) -> dict[str, Any]:
     from bench.bench_baselines import bench_baselines
     from bench.bench_training import line
 
-    r = bench_baselines(ctx.data_path, reps=ctx.sizes.baseline_reps)
+    r = bench_baselines(
+        ctx.data_path, reps=ctx.sizes.baseline_reps, n_folds=3 if ctx.sizes.quick else 10
+    )
     med, acc = r["median_s"], r["acc"]
     method = (
-        f"both sides run in full by run_baselines (3 feature sets x 10 folds), {r['reps']} "
+        f"both sides run in full by run_baselines (3 feature sets x {r['n_folds']} folds), "
+        f"{r['reps']} "
         "rotating repetitions of the three configurations from a cold start (token cache "
         "cleared, joblib workers shut down), median per side"
     )
@@ -279,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine(),
         "versions": versions(),
         "data": {
-            "path": str(ctx.source_path),
+            "file": ctx.source_path.name,  # no absolute paths in committed results
             "sha256": file_sha256(ctx.source_path),
             "rows": len(ctx.labels),
             "subset_of_source": args.quick,
