@@ -370,6 +370,34 @@ def gpu_section(results_dir: Path) -> str:
     return "\n".join(rows)
 
 
+def quickstart_section(results_dir: Path) -> str:
+    """Measured quickstart wall times, one row per CPU kind (``python -m bench.quickstart``)."""
+    recs = sorted(
+        (r for r in (_read(p) for p in sorted((results_dir / "quickstart").glob("*.json"))) if r),
+        key=lambda r: (r["cpu"]["capability"], r["cpu"]["model"]),
+    )
+    head = (
+        "## Quickstart\n\n`make quickstart` end to end (budget: 20 minutes on 2 cores), timed by "
+        "`python -m bench.quickstart` — one row per kind of CPU it was measured on.\n\n"
+    )
+    if not recs:
+        return head + "Not measured with this bench yet: run `python -m bench.quickstart`."
+    rows = [
+        "| CPU | capability | native bf16 | cores | precision | wall time | commit | date |",
+        "|---|---|---|---:|---|---:|---|---|",
+    ]
+    for r in recs:
+        commit = (r["git"].get("commit") or "?")[:10] + (
+            " (dirty)" if r["git"].get("dirty") else ""
+        )
+        rows.append(
+            f"| {r['cpu']['model']} | {r['cpu']['capability']} | {r['cpu']['native_bf16']} | "
+            f"{r.get('logical_cores', '?')} | {r['precision']['precision']} | "
+            f"{fmt_s(r['wall_s'])} | {commit} | {r['date']} |"
+        )
+    return head + "\n".join(rows)
+
+
 def stale_section(stale: list[dict[str, Any]]) -> str:
     if not stale:
         return ""
@@ -439,6 +467,7 @@ def render(results: list[dict[str, Any]], results_dir: Path = RESULTS) -> str:
             "(see *Stale figures* below). Run `make bench` on an idle machine."
         )
     return DOC_TEMPLATE.format(
+        quickstart=quickstart_section(results_dir),
         body=body,
         produces=WHAT_A_RUN_PRODUCES,
         stale=stale_section(stale),
@@ -460,6 +489,8 @@ whichever side that happened.
 
 {body}
 
+{quickstart}
+
 ## What a fresh run produces
 
 {produces}
@@ -476,6 +507,7 @@ make bench-quick                  # smoke test (CI): minutes, results in bench/r
 make bench ARGS='--only c'        # one benchmark; the page keeps the others' last results
 make bench ARGS='--precision 32-true'   # force a precision (default auto)
 python -m bench.render            # re-render this page from the stored JSONs
+python -m bench.quickstart        # time make quickstart on this CPU (Quickstart table)
 ```
 """
 

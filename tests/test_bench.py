@@ -193,3 +193,21 @@ def test_bench_quick_smoke_on_tiny_model(tmp_path: Path, tiny_bert: Path) -> Non
     if not native:
         assert keys["c3"]["skipped"].startswith("skipped: no native bf16")
     assert results["finetune_epoch"]["details"]["equivalence_check_padding"]["dropout"] == "off"
+
+
+def test_render_quickstart_rows_per_cpu_kind(tmp_path: Path) -> None:
+    assert "Not measured with this bench yet" in render([], tmp_path)
+    (tmp_path / "quickstart").mkdir()
+    rec = {
+        "schema": SCHEMA,
+        "date": "2026-11-27T12:00:00",
+        "git": {"commit": "0123456789ab", "dirty": False},
+        "cpu": {"model": "AMD EPYC", "capability": "AVX2", "native_bf16": False},
+        "logical_cores": 2,
+        "precision": {"requested": "auto", "precision": "32-true"},
+        "wall_s": 840.0,
+    }
+    (tmp_path / "quickstart" / "AVX2-2cores-amd-epyc.json").write_text(json.dumps(rec))
+    text = render([], tmp_path)
+    row = next(r for r in text.splitlines() if r.startswith("| AMD EPYC"))
+    assert "| AVX2 | False | 2 | 32-true | 14.0 min | 0123456789 |" in row
