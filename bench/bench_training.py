@@ -45,6 +45,7 @@ import numpy as np
 import torch
 
 from bench import flops
+from bertfreeze.errors import UserError
 from bertfreeze.precision import PrecisionChoice, resolve_precision
 
 REPO = Path(__file__).resolve().parents[1]
@@ -220,9 +221,7 @@ def make_ctx(
     set_threads()
     source = Path(data_path).expanduser().resolve()
     if not source.is_file():
-        raise SystemExit(
-            f"error: tweets CSV not found: {source} — set BERTFREEZE_DATA or pass --data PATH"
-        )
+        raise UserError(f"tweets CSV not found: {source} — set BERTFREEZE_DATA or pass --data PATH")
     work = Path(tempfile.mkdtemp(prefix="bertfreeze-bench-"))
     os.environ["BERTFREEZE_CACHE"] = str(work / "cache")
     sizes = Sizes.make(quick)
