@@ -31,6 +31,7 @@ import numpy as np
 
 from bertfreeze.baselines import FEATURES, run_baselines
 from bertfreeze.data import DataSpec, load_dataset
+from bertfreeze.settings import settings
 from bertfreeze.text import clear_token_cache
 
 N_FOLDS, SPLIT_SEED = 10, 42
@@ -105,7 +106,7 @@ def bench_baselines(data_path: str | Path, reps: int = 3, n_folds: int = N_FOLDS
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    path = argv[0] if argv else os.environ.get("BERTFREEZE_DATA", "data/train.csv")
+    path = argv[0] if argv else settings().data or "data/train.csv"
     print(json.dumps(bench_baselines(path), indent=2))
     return 0
 

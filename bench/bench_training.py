@@ -541,8 +541,8 @@ def bench_frozen_sweep(ctx: Ctx) -> dict[str, Any]:
     too, and our side's time includes building the cache. (a2) shows the plain random batches a
     naive loop would use (cache + bucketing together), for reference only.
     """
+    from bertfreeze.build import build_classifier, build_inputs
     from bertfreeze.datamodule import Collate, RowInputs
-    from bertfreeze.train_task import build_classifier, build_inputs
 
     sz = ctx.sizes
     ctx.load()
@@ -707,8 +707,8 @@ def bench_last2_epoch(ctx: Ctx) -> dict[str, Any]:
     whole build; (b2) a sweep of ``n_seeds`` runs pays it once (amortised over the runs). The
     training part of both sides is extrapolated from the same interleaved, stratified steps.
     """
+    from bertfreeze.build import build_classifier, build_inputs
     from bertfreeze.datamodule import Collate, RowInputs
-    from bertfreeze.train_task import build_classifier, build_inputs
 
     sz = ctx.sizes
     ctx.load()
@@ -1068,9 +1068,9 @@ def bench_finetune_epoch(ctx: Ctx) -> dict[str, Any]:
     """freeze=none, one epoch: dynamic vs fixed padding (c), vs HF Trainer (c2), precision (c3)."""
     import copy
 
+    from bertfreeze.build import build_classifier
     from bertfreeze.datamodule import Collate, RowInputs
     from bertfreeze.lit_module import ClassifierModule
-    from bertfreeze.train_task import build_classifier
 
     sz = ctx.sizes
     ctx.load()

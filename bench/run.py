@@ -254,7 +254,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     out_dir = Path(args.out) if args.out else results_dir(args.quick)
-    data = args.data or os.environ.get("BERTFREEZE_DATA") or str(REPO / "data" / "train.csv")
+    from bertfreeze.settings import settings
+
+    data = args.data or settings().data or str(REPO / "data" / "train.csv")
     if args.render:  # kept for old habits: same as python -m bench.render
         results = load_results(out_dir)
         DOCS.write_text(render(results, RESULTS))

@@ -36,7 +36,7 @@ SUMMARY_KEYS = {
     "f1_std",
     "precision_mean",
     "recall_mean",
-    "roc_auc_mean",
+    "auroc_mean",
     "n_folds",
 }
 FEATURES = ["tfidf", "count", "hashing"]
@@ -145,7 +145,7 @@ def test_run_baselines_in_process(small_df):
     assert list(folds.columns) == FOLD_COLUMNS
     assert folds["features"].tolist() == [f for f in FEATURES for _ in range(5)]
     assert folds["fold"].tolist() == list(range(5)) * 3
-    assert folds["accuracy"].between(0, 1).all() and folds["roc_auc"].between(0, 1).all()
+    assert folds["accuracy"].between(0, 1).all() and folds["auroc"].between(0, 1).all()
     assert folds["accuracy"].mean() > 0.75
     summary = summarize(folds)
     assert list(summary) == FEATURES

@@ -15,7 +15,9 @@ from bertfreeze.train_task import apply_precision
 @pytest.fixture
 def cpu_bf16(monkeypatch: pytest.MonkeyPatch):
     def force(native: bool) -> None:
-        monkeypatch.setattr(P, "_cpuinfo_flags", lambda: {"avx2", "avx512_bf16"} if native else {"avx2"})
+        monkeypatch.setattr(
+            P, "_cpuinfo_flags", lambda: {"avx2", "avx512_bf16"} if native else {"avx2"}
+        )
         P.cpu_native_bf16.cache_clear()
 
     yield force
@@ -62,11 +64,15 @@ def test_bad_precision_is_a_user_error() -> None:
 
 def test_apply_precision_resolves_config_before_hashing(cpu_bf16) -> None:
     cpu_bf16(False)
-    cfg = OmegaConf.create({"trainer": {"precision": "auto", "accelerator": "cpu"}, "cache": {"bf16": "auto"}})
+    cfg = OmegaConf.create(
+        {"trainer": {"precision": "auto", "accelerator": "cpu"}, "cache": {"bf16": "auto"}}
+    )
     choice = apply_precision(cfg)
     assert cfg.trainer.precision == "32-true" and cfg.cache.bf16 is False
     assert choice.requested == "auto"
     cpu_bf16(True)
-    cfg = OmegaConf.create({"trainer": {"precision": "auto", "accelerator": "cpu"}, "cache": {"bf16": "auto"}})
+    cfg = OmegaConf.create(
+        {"trainer": {"precision": "auto", "accelerator": "cpu"}, "cache": {"bf16": "auto"}}
+    )
     apply_precision(cfg)
     assert cfg.trainer.precision == "bf16-mixed" and cfg.cache.bf16 is True

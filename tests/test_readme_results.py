@@ -25,7 +25,9 @@ def test_block_reports_means_and_cis_from_runs(tmp_path: Path) -> None:
         for s in range(10)
     ]
     pd.DataFrame(rows).to_csv(folder / "runs.csv", index=False)
-    (folder / "environment.json").write_text(json.dumps({"git_commit": "abc", "precision": ["32-true"]}))
+    (folder / "environment.json").write_text(
+        json.dumps({"git_commit": "abc", "precision": ["32-true"]})
+    )
     (tmp_path / "README.md").write_text(f"intro\n{BEGIN}\nold\n{END}\noutro\n")
     update_readme(tmp_path)
     text = (tmp_path / "README.md").read_text()

@@ -84,8 +84,9 @@ def test_png_sizes_match_figsize_times_dpi(standard) -> None:
             colours = im.convert("RGB").getcolors(maxcolors=1_000_000)
             assert colours is None or len(colours) > 50  # not a blank canvas
         assert info.svg.read_text().lstrip().startswith(("<?xml", "<svg"))
-    # 3 boxes, 2 panels (accuracy, F1), two-line tick labels ("all", "n=3")
-    w, h = figs.boxplot_size(3, 2, 2)
+    # 3 columns, 2 panels (accuracy, F1), three-line tick labels ("top 2 layers", "(last2)",
+    # "n=3")
+    w, h = figs.boxplot_size(3, 2, 3)
     assert result.figures["figure2"].figsize == (w, h)
     assert result.figures["figure2"].dpi == figs.DPI
 
@@ -263,7 +264,8 @@ def test_two_backbones_are_not_mixed(tmp_path: Path) -> None:
     layers = t2.set_index("group")["trainable_layers"]
     assert layers["bert-base / none"] == 12 and layers["minilm / none"] == 6
     assert "**Grouping.**" in result.report_md.read_text()
-    assert result.figures["figure2"].figsize == figs.boxplot_size(4, 2, 2)
+    # group labels by meaning wrap to two lines ("minilm /", "frozen (all)") plus "n=…"
+    assert result.figures["figure2"].figsize == figs.boxplot_size(4, 2, 3)
 
 
 def test_varied_recipe_key_goes_into_group_label(tmp_path: Path) -> None:

@@ -32,14 +32,28 @@ def _run(root: Path, lr: float, seed: int, val: float, test: float | None) -> No
 def _sweep(root: Path, with_test: bool, flip_test: bool = False) -> Path:
     # Validation prefers 1e-2; test (when present) prefers 1e-1 by a wide margin.
     for seed in range(3):
-        _run(root, 1e-2, seed, 0.80 + 0.01 * seed, (0.10 if flip_test else 0.5) if with_test else None)
-        _run(root, 1e-1, seed, 0.78 + 0.01 * seed, (0.99 if flip_test else 0.5) if with_test else None)
+        _run(
+            root,
+            1e-2,
+            seed,
+            0.80 + 0.01 * seed,
+            (0.10 if flip_test else 0.5) if with_test else None,
+        )
+        _run(
+            root,
+            1e-1,
+            seed,
+            0.78 + 0.01 * seed,
+            (0.99 if flip_test else 0.5) if with_test else None,
+        )
     return root
 
 
 def test_selection_ignores_test_metrics(tmp_path: Path) -> None:
     no_test = selection_table(_sweep(tmp_path / "a", with_test=False), "optim.head_lr")
-    flipped = selection_table(_sweep(tmp_path / "b", with_test=True, flip_test=True), "optim.head_lr")
+    flipped = selection_table(
+        _sweep(tmp_path / "b", with_test=True, flip_test=True), "optim.head_lr"
+    )
     pd.testing.assert_frame_equal(no_test, flipped)
     assert list(no_test.columns) == ["head_lr", "seed", "val_accuracy"]
     assert best_value(flipped) == pytest.approx(1e-2)
@@ -47,7 +61,9 @@ def test_selection_ignores_test_metrics(tmp_path: Path) -> None:
 
 def test_selection_csv_has_no_test_column(tmp_path: Path) -> None:
     out = tmp_path / "sel.csv"
-    main([str(_sweep(tmp_path / "s", with_test=True)), "--param", "optim.head_lr", "--out", str(out)])
+    main(
+        [str(_sweep(tmp_path / "s", with_test=True)), "--param", "optim.head_lr", "--out", str(out)]
+    )
     cols = pd.read_csv(out).columns
     assert not any("test" in c for c in cols), cols
 

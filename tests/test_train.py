@@ -171,6 +171,13 @@ def test_cli_multirun_sweep(tiny_bert: Path, tiny_data: Path, tmp_path: Path) ->
     env = {"BERTFREEZE_CACHE": str(tmp_path / "cache")}
     res = run_cli(args, REPO_ROOT, env)
     assert res.returncode == 0, res.stderr[-3000:]
+    # a quiet console: Hydra's launch line and our run line per run, no library chatter
+    console = res.stdout + res.stderr
+    chatter = ["GPU available", "TPU available", "litlogger", "LeafSpec", "to estimate number"]
+    chatter += ["Restoring states", "Loaded model weights", "Seed set to"]
+    assert [c for c in chatter if c in console] == [], console[-3000:]
+    assert len(console.strip().splitlines()) <= 3 * 6, console[-3000:]
+    assert sum(line.startswith("freeze=last2 seed=1 | ") for line in res.stdout.splitlines()) == 1
     dirs = sorted(p.parent.name for p in sweep.glob("*/metrics.json"))
     metrics = {d: json.loads((sweep / d / "metrics.json").read_text()) for d in dirs}
     by_pair = {(m["freeze"], m["seed"]): d for d, m in metrics.items()}

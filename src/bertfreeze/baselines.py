@@ -11,7 +11,6 @@ All tasks (feature sets x folds) run as one joblib task list over ``n_jobs`` pro
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,19 +21,20 @@ from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.feature_extraction.text import CountVectorizer, HashingVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
 from sklearn.pipeline import Pipeline
 from tqdm import tqdm
 
-from bertfreeze.atomic import atomic_write_text
-from bertfreeze.atomic import write_json_atomic as atomic_write_json
+from bertfreeze.atomic import atomic_write_text, write_json_atomic
 from bertfreeze.errors import UserError
+from bertfreeze.schema import BASELINE_METRICS
+from bertfreeze.schema import METRICS as METRICS_REGISTRY
+from bertfreeze.settings import settings
 from bertfreeze.splits import kfold_splits
 from bertfreeze.text import CachedAnalyzer, paper_preprocess, paper_preprocess_lower
 
 FEATURES = ("tfidf", "count", "hashing")
 PREPROCESS = ("none", "paper")
-METRICS = ("accuracy", "f1", "precision", "recall", "roc_auc")
+METRICS = BASELINE_METRICS  # the registry's names, shared with the BERT runs
 FOLD_COLUMNS = ["features", "fold", *METRICS]
 #: The paper's Table 1 (10-fold CV on Disaster Tweets): mean accuracy and F1.
 PAPER_TABLE1 = {
@@ -172,14 +172,9 @@ def make_pipeline(features: str, cfg: Mapping[str, Any] | None = None) -> Pipeli
 
 
 def score_fold(y_true: np.ndarray, y_pred: np.ndarray, scores: np.ndarray) -> dict[str, float]:
-    """Accuracy, F1/precision/recall of the positive class 1, ROC-AUC from decision scores."""
-    return {
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-        "f1": float(f1_score(y_true, y_pred, pos_label=1, zero_division=0)),
-        "precision": float(precision_score(y_true, y_pred, pos_label=1, zero_division=0)),
-        "recall": float(recall_score(y_true, y_pred, pos_label=1, zero_division=0)),
-        "roc_auc": float(roc_auc_score(y_true, scores)),
-    }
+    """Every registry metric the baselines compute: accuracy, F1/precision/recall of the
+    positive class 1, AUROC from decision scores (bertfreeze.schema.METRICS)."""
+    return {name: METRICS_REGISTRY[name].score(y_true, y_pred, scores) for name in METRICS}
 
 
 def fit_score_fold(
@@ -202,11 +197,15 @@ def fit_score_fold(
 
 
 def _quiet() -> bool:
-    return os.environ.get("BERTFREEZE_QUIET", "") not in {"", "0"}
+    return settings().quiet
 
 
 def run_baselines(
-    df: pd.DataFrame, cfg: Mapping[str, Any] | None = None, *, return_models: bool = False
+    df: pd.DataFrame,
+    cfg: Mapping[str, Any] | None = None,
+    *,
+    return_models: bool = False,
+    quiet: bool | None = None,
 ) -> pd.DataFrame | tuple[pd.DataFrame, dict[tuple[str, int], Pipeline]]:
     """k-fold CV of every requested feature set; one row per (features, fold).
 
@@ -234,7 +233,10 @@ def run_baselines(
     n_jobs = int(_opt(cfg, "n_jobs"))
     results = []
     with tqdm(
-        total=len(tasks), desc="baselines (features x folds)", unit="fold", disable=_quiet()
+        total=len(tasks),
+        desc="baselines (features x folds)",
+        unit="fold",
+        disable=_quiet() if quiet is None else quiet,
     ) as bar:
         if n_jobs == 1:
             for task in tasks:
@@ -258,7 +260,7 @@ def summarize(folds_df: pd.DataFrame) -> dict[str, dict[str, float | int]]:
     """Per feature set: mean and sample std (ddof=1) of every metric, and ``n_folds``.
 
     Keys per feature set: ``accuracy_mean, accuracy_std, f1_mean, f1_std, precision_mean,
-    precision_std, recall_mean, recall_std, roc_auc_mean, roc_auc_std, n_folds``. The top level
+    precision_std, recall_mean, recall_std, auroc_mean, auroc_std, n_folds``. The top level
     holds feature-set names only (run metadata goes to ``meta.json``).
     """
     summary: dict[str, dict[str, float | int]] = {}
@@ -296,5 +298,5 @@ def write_outputs(
     """``folds.csv``, ``summary.json`` and ``meta.json``, each written atomically."""
     run_dir = Path(run_dir)
     atomic_write_text(run_dir / "folds.csv", folds_df.to_csv(index=False, float_format="%.6f"))
-    atomic_write_json(run_dir / "summary.json", dict(summary))
-    atomic_write_json(run_dir / "meta.json", dict(meta))
+    write_json_atomic(run_dir / "summary.json", dict(summary))
+    write_json_atomic(run_dir / "meta.json", dict(meta))

@@ -312,3 +312,8 @@ def file_sha256(path: str | Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+#: Public names for predict: unlabelled files are parsed and prepared exactly as training data.
+parse_table = _parse
+prepare_texts = _texts

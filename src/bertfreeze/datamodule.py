@@ -16,6 +16,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Sampler
 
+from bertfreeze.batch import INPUT_KINDS, Batch
 from bertfreeze.feature_cache import Ragged, pad_batch
 from bertfreeze.splits import Split
 
@@ -105,7 +106,7 @@ def _split_to_multiple(batches: list[np.ndarray], world: int) -> list[np.ndarray
 class RowInputs:
     """What a batch is built from: token ids, cached hidden states, or pooled features."""
 
-    kind: str  # tokens | hidden | features
+    kind: str  # tokens | hidden | features (bertfreeze.batch.InputKind)
     tokens: Ragged  # always present: lengths drive bucketing
     hidden: Ragged | None = None
     features: np.ndarray | None = None
@@ -114,29 +115,32 @@ class RowInputs:
 
 
 class Collate:
-    """Turn a list of row positions into a model batch (a picklable callable)."""
+    """Turn a list of row positions into a typed :class:`~bertfreeze.batch.Batch` (picklable).
 
-    def __init__(self, inputs: RowInputs, labels: np.ndarray) -> None:
+    ``labels`` may be None (prediction on unlabelled text)."""
+
+    def __init__(self, inputs: RowInputs, labels: np.ndarray | None) -> None:
+        if inputs.kind not in INPUT_KINDS:
+            raise ValueError(f"RowInputs.kind={inputs.kind!r} is not one of {INPUT_KINDS}")
         self.inputs = inputs
         self.labels = labels
 
-    def __call__(self, rows: list[int]) -> dict[str, torch.Tensor]:
+    def __call__(self, rows: list[int]) -> Batch:
         inp = self.inputs
-        batch: dict[str, torch.Tensor] = {
-            "idx": torch.as_tensor(rows, dtype=torch.long),
-            "labels": torch.as_tensor(self.labels[rows], dtype=torch.long),
-        }
+        idx = torch.as_tensor(rows, dtype=torch.long)
+        labels = (
+            None if self.labels is None else torch.as_tensor(self.labels[rows], dtype=torch.long)
+        )
         if inp.kind == "features":
             assert inp.features is not None
-            batch["features"] = torch.from_numpy(np.asarray(inp.features[rows], dtype=np.float32))
-        elif inp.kind == "hidden":
+            feats = torch.from_numpy(np.asarray(inp.features[rows], dtype=np.float32))
+            return Batch("features", idx, labels, features=feats)
+        if inp.kind == "hidden":
             assert inp.hidden is not None
             hidden, mask = pad_batch([inp.hidden[i] for i in rows], 0.0)
-            batch["hidden"], batch["attention_mask"] = hidden.float(), mask
-        else:
-            ids, mask = pad_batch([inp.tokens[i] for i in rows], inp.pad_id, to=inp.pad_to)
-            batch["input_ids"], batch["attention_mask"] = ids.long(), mask
-        return batch
+            return Batch("hidden", idx, labels, hidden=hidden.float(), attention_mask=mask)
+        ids, mask = pad_batch([inp.tokens[i] for i in rows], inp.pad_id, to=inp.pad_to)
+        return Batch("tokens", idx, labels, input_ids=ids.long(), attention_mask=mask)
 
 
 class TextDataModule(L.LightningDataModule):
@@ -192,3 +196,21 @@ class TextDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.split.test, train=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        """Every row of the test part (prediction: the whole input file), length-sorted."""
+        return self._loader(self.split.test, train=False)
+
+    @classmethod
+    def for_prediction(cls, inputs: RowInputs, batch_size: int) -> TextDataModule:
+        """A DataModule whose test/predict part is every row (unlabelled text)."""
+        n = len(inputs.tokens)
+        empty = np.empty(0, dtype=np.int64)
+        dm = cls(
+            inputs,
+            np.zeros(n, dtype=np.int64),
+            Split(empty, empty, np.arange(n)),
+            eval_batch_size=batch_size,
+        )
+        dm.collate = Collate(inputs, None)
+        return dm

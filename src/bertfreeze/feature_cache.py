@@ -28,12 +28,14 @@ from tqdm.auto import tqdm
 from bertfreeze.hashing import digest
 from bertfreeze.model import TextClassifier
 from bertfreeze.paths import cache_dir
+from bertfreeze.settings import settings
 
 log = logging.getLogger(__name__)
 
 
 def quiet() -> bool:
-    return bool(os.environ.get("BERTFREEZE_QUIET"))
+    """Default for callers that pass no ``quiet`` (the environment's setting)."""
+    return settings().quiet
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,16 @@ class PrefixPlan:
     features: bool
 
 
+def _between_encoder_and_head_trains(model: TextClassifier) -> bool:
+    """A trainable module outside the encoder and the head (e.g. a learned pooling) must see
+    hidden states: pooled features would freeze it silently."""
+    return any(
+        p.requires_grad
+        for name, p in model.named_parameters()
+        if not name.startswith(("encoder.", "head."))
+    )
+
+
 def plan_prefix(
     model: TextClassifier, frozen_prefix: int | None, pooler_trains: bool
 ) -> PrefixPlan | None:
@@ -172,7 +184,7 @@ def plan_prefix(
     if frozen_prefix is None or frozen_prefix == 0:
         return None
     n = model.n_layers
-    if frozen_prefix == n and not pooler_trains:
+    if frozen_prefix == n and not pooler_trains and not _between_encoder_and_head_trains(model):
         return PrefixPlan(n, features=True)
     if model.pooling == "concat_last4" and n - frozen_prefix < 3:
         log.info("concat_last4 needs frozen layer outputs: frozen-prefix cache disabled")
@@ -190,6 +202,7 @@ def compute_prefix(
     dtype: str = "float16",
     autocast_bf16: bool = False,
     device: str | torch.device = "cpu",
+    quiet_bar: bool | None = None,
 ) -> dict[str, np.ndarray]:
     """Run the frozen part once (eval mode, length-sorted batches) over every row."""
     was_training = model.training
@@ -202,7 +215,11 @@ def compute_prefix(
     dev = torch.device(device)
     ctx = torch.autocast(dev.type, dtype=torch.bfloat16) if autocast_bf16 else nullcontext()
     batches = [order[i : i + batch_size] for i in range(0, n, batch_size)]
-    for idx in tqdm(batches, desc=f"frozen prefix (layers < {plan.start})", disable=quiet()):
+    for idx in tqdm(
+        batches,
+        desc=f"frozen prefix (layers < {plan.start})",
+        disable=quiet() if quiet_bar is None else quiet_bar,
+    ):
         ids, mask = pad_batch([tokens[i] for i in idx], pad_id)
         ids, mask = ids.long().to(dev), mask.to(dev)
         with ctx:
@@ -234,6 +251,7 @@ def frozen_prefix_arrays(
     autocast_bf16: bool = False,
     batch_size: int = 128,
     device: str | torch.device = "cpu",
+    quiet_bar: bool | None = None,
 ) -> tuple[dict[str, np.ndarray], bool]:
     """The cached frozen-prefix output for this (backbone, tokenizer, data, depth, pooling)."""
     enc = model.encoder
@@ -263,6 +281,7 @@ def frozen_prefix_arrays(
             dtype,
             autocast_bf16,
             device,
+            quiet_bar,
         )
 
     meta = {

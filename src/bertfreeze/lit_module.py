@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
+import inspect
 import math
+import re
+from collections.abc import Mapping
 from typing import Any
 
 import lightning as L
 import torch
 import torch.distributed as dist
+from hydra.utils import get_class
 from torchmetrics import MeanMetric, MetricCollection
-from torchmetrics.classification import (
-    BinaryAccuracy,
-    BinaryAUROC,
-    BinaryF1Score,
-    BinaryPrecision,
-    BinaryRecall,
-)
 from transformers import get_constant_schedule_with_warmup, get_linear_schedule_with_warmup
 
+from bertfreeze.batch import Batch, as_batch
 from bertfreeze.errors import UserError
 from bertfreeze.model import TextClassifier
 from bertfreeze.optim import BertAdam
+from bertfreeze.schema import METRICS, SCORE_METRICS
 
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "adamw": torch.optim.AdamW,  # bias-corrected, decoupled weight decay
@@ -28,6 +27,7 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "bertadam": BertAdam,  # the original BERT optimiser: no bias correction
 }
 NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight")
+_LAYER = re.compile(r"encoder\.encoder\.layer\.(\d+)\.")
 
 
 class NonFiniteLossError(RuntimeError):
@@ -35,15 +35,9 @@ class NonFiniteLossError(RuntimeError):
 
 
 def classification_metrics(prefix: str) -> MetricCollection:
+    """Every registry metric computed from probabilities (bertfreeze.schema.METRICS)."""
     return MetricCollection(
-        {
-            "accuracy": BinaryAccuracy(),
-            "f1": BinaryF1Score(),
-            "precision": BinaryPrecision(),
-            "recall": BinaryRecall(),
-            "auroc": BinaryAUROC(),
-        },
-        prefix=prefix,
+        {name: METRICS[name].make_torchmetric() for name in SCORE_METRICS}, prefix=prefix
     )
 
 
@@ -59,8 +53,12 @@ class ClassifierModule(L.LightningModule):
         classifier: TextClassifier,
         optim: dict[str, Any],
         start_layer: int = 0,
+        run_config: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
+        # A checkpoint describes itself: optimiser settings, where batches enter the encoder and
+        # the run's recipe (the classifier is rebuilt from it, so it is not pickled here).
+        self.save_hyperparameters(ignore=["classifier"])
         self.classifier = classifier
         self.optim = dict(optim)
         self.start_layer = start_layer
@@ -78,23 +76,25 @@ class ClassifierModule(L.LightningModule):
             value = self.optim.get(key)
             if value is not None and not float(value) > 0:
                 raise UserError(f"optim.{key}={value} must be a positive learning rate")
-        if self.optim.get("name", "adamw") not in OPTIMIZERS:
+        if self.optim.get("_target_"):
+            self.optimizer_class()  # an importable class, checked before training
+        elif self.optim.get("name", "adamw") not in OPTIMIZERS:
             raise UserError(
                 f"optim.name={self.optim.get('name')!r} is unknown — use one of {sorted(OPTIMIZERS)}"
             )
 
     # -- forward --------------------------------------------------------------------------
-    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def forward(self, batch: Batch | Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Logits; where the pass starts is the batch's declared ``kind`` (bertfreeze.batch)."""
+        b = as_batch(batch)
         clf = self.classifier
-        if "features" in batch:
-            return clf.classify(batch["features"])
-        if "hidden" in batch:
-            return clf.forward_from_hidden(
-                batch["hidden"], batch["attention_mask"], self.start_layer
-            )
-        return clf(batch["input_ids"], batch["attention_mask"])
+        if b.kind == "features":
+            return clf.classify(b["features"])
+        if b.kind == "hidden":
+            return clf.forward_from_hidden(b["hidden"], b["attention_mask"], self.start_layer)
+        return clf(b["input_ids"], b["attention_mask"])
 
-    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         loss = self.classifier.loss(self(batch), batch["labels"])
         if not torch.isfinite(loss):
             raise NonFiniteLossError(
@@ -105,7 +105,7 @@ class ClassifierModule(L.LightningModule):
         return loss
 
     def _eval_step(
-        self, batch: dict[str, torch.Tensor], metrics: MetricCollection, loss_m: MeanMetric
+        self, batch: Batch, metrics: MetricCollection, loss_m: MeanMetric
     ) -> torch.Tensor:
         logits = self(batch)
         probs = self.classifier.probabilities(logits)
@@ -113,7 +113,7 @@ class ClassifierModule(L.LightningModule):
         loss_m.update(self.classifier.loss(logits, batch["labels"]), weight=len(batch["labels"]))
         return probs
 
-    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
         self._eval_step(batch, self.val_metrics, self.val_loss)
 
     def on_validation_epoch_end(self) -> None:
@@ -126,7 +126,7 @@ class ClassifierModule(L.LightningModule):
     def on_test_epoch_start(self) -> None:
         self.test_outputs = []
 
-    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
         probs = self._eval_step(batch, self.test_metrics, self.test_loss)
         self.test_outputs.append({"idx": batch["idx"].cpu(), "prob": probs.detach().float().cpu()})
 
@@ -135,6 +135,11 @@ class ClassifierModule(L.LightningModule):
         self.log("test/loss", self.test_loss.compute(), sync_dist=True)
         self.test_metrics.reset()
         self.test_loss.reset()
+
+    def predict_step(self, batch: Batch, batch_idx: int) -> dict[str, torch.Tensor]:
+        """Row positions and P(label = 1) (Lightning's predict loop; labels not needed)."""
+        probs = self.classifier.probabilities(self(batch))
+        return {"idx": batch["idx"].cpu(), "prob": probs.detach().float().cpu()}
 
     def gathered_test_outputs(self) -> dict[str, torch.Tensor]:
         """Test-set row positions and probabilities from every rank, de-duplicated."""
@@ -159,30 +164,53 @@ class ClassifierModule(L.LightningModule):
         keep[1:] = idx[1:] != idx[:-1]
         return {"idx": idx[keep], "prob": prob[keep]}
 
-    @torch.inference_mode()
     # -- optimisation ---------------------------------------------------------------------
-    def _param_groups(self) -> list[dict[str, Any]]:
+    def _block(self, name: str) -> tuple[int, float]:
+        """(order, lr) of a classifier parameter: head, embeddings, layer i, then the rest."""
         o = self.optim
         lr, head_lr = float(o["lr"]), float(o.get("head_lr") or o["lr"])
         decay = float(o.get("layerwise_lr_decay", 1.0))
-        wd = float(o.get("weight_decay", 0.0))
-        enc = self.classifier.encoder
         n = self.classifier.n_layers
-        blocks: list[tuple[torch.nn.Module, float]] = [(self.classifier.head, head_lr)]
-        blocks.append((enc.embeddings, lr * decay**n))
-        blocks += [(layer, lr * decay ** (n - 1 - i)) for i, layer in enumerate(enc.encoder.layer)]
-        if getattr(enc, "pooler", None) is not None:
-            blocks.append((enc.pooler, lr))
-        groups = []
-        for module, group_lr in blocks:
-            named = [(k, p) for k, p in module.named_parameters() if p.requires_grad]
-            for no_decay in (False, True):
-                params = [p for k, p in named if k.endswith(NO_DECAY) == no_decay]
-                if params:
-                    groups.append(
-                        {"params": params, "lr": group_lr, "weight_decay": 0.0 if no_decay else wd}
-                    )
-        return groups
+        if name.startswith("head."):
+            return 0, head_lr
+        if name.startswith("encoder.embeddings."):
+            return 1, lr * decay**n
+        match = _LAYER.match(name)
+        if match:
+            i = int(match.group(1))
+            return 2 + i, lr * decay ** (n - 1 - i)
+        # the pooler and any other trainable submodule (e.g. a learned pooling): backbone lr
+        return 2 + n, lr
+
+    def _param_groups(self) -> list[dict[str, Any]]:
+        """Optimiser groups from ``named_parameters()``: every trainable parameter of the
+        classifier lands in exactly one group (by block and by decay / no decay), so a new
+        trainable submodule is optimised without touching this code."""
+        wd = float(self.optim.get("weight_decay", 0.0))
+        grouped: dict[tuple[int, bool], tuple[float, list[torch.nn.Parameter]]] = {}
+        for name, param in self.classifier.named_parameters():
+            if not param.requires_grad:
+                continue
+            order, group_lr = self._block(name)
+            no_decay = name.endswith(NO_DECAY)
+            grouped.setdefault((order, no_decay), (group_lr, []))[1].append(param)
+        return [
+            {"params": params, "lr": group_lr, "weight_decay": 0.0 if no_decay else wd}
+            for (_, no_decay), (group_lr, params) in sorted(grouped.items())
+        ]
+
+    def optimizer_class(self) -> type[torch.optim.Optimizer]:
+        """``optim._target_`` (any torch optimiser class) or the built-in ``optim.name``."""
+        target = self.optim.get("_target_")
+        if not target:
+            return OPTIMIZERS[self.optim.get("name", "adamw")]
+        try:
+            cls = get_class(str(target))
+        except Exception as err:  # noqa: BLE001 - hydra raises several kinds for a bad path
+            raise UserError(f"optim._target_={target!r} cannot be imported: {err}") from err
+        if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
+            raise UserError(f"optim._target_={target!r} is not a torch.optim.Optimizer")
+        return cls
 
     def configure_optimizers(self) -> Any:
         o = self.optim
@@ -191,10 +219,12 @@ class ClassifierModule(L.LightningModule):
             "betas": tuple(o.get("betas", (0.9, 0.999))),
             "eps": float(o.get("eps", 1e-8)),
         }
+        cls = self.optimizer_class()
         fused = o.get("fused", "auto")
-        if fused in (True, "auto") and o.get("name", "adamw") != "bertadam":
+        if fused in (True, "auto") and cls in (torch.optim.AdamW, torch.optim.Adam):
             kwargs["fused"] = True  # one kernel for the whole update (CPU: ~4x faster step)
-        optimizer = OPTIMIZERS[o.get("name", "adamw")](groups, **kwargs)
+        accepted = inspect.signature(cls).parameters
+        optimizer = cls(groups, **{k: v for k, v in kwargs.items() if k in accepted})
         total = max(1, int(self.trainer.estimated_stepping_batches))
         warmup = int(math.ceil(float(o.get("warmup_ratio", 0.0)) * total))
         if o.get("schedule", "linear") == "linear":

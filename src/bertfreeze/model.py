@@ -8,7 +8,6 @@ features) and get the same logits as the full pass.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import torch
@@ -18,6 +17,7 @@ from transformers.masking_utils import create_bidirectional_mask
 from transformers.utils import logging as hf_logging
 
 from bertfreeze.errors import UserError
+from bertfreeze.settings import settings
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,9 @@ def _looks_local(name: str) -> bool:
     return name.startswith((".", "/", "~")) or Path(name).expanduser().exists()
 
 
-def load_backbone(name_or_path: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+def load_backbone(
+    name_or_path: str, quiet: bool | None = None
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Load encoder + tokenizer from a local folder or the hub cache, with one-line errors.
 
     Weights come from safetensors (or ``torch.load(weights_only=True)`` inside transformers);
@@ -51,7 +53,7 @@ def load_backbone(name_or_path: str) -> tuple[PreTrainedModel, PreTrainedTokeniz
     models in eval mode, and Lightning keeps submodule modes, so dropout would stay off.
     """
     path = resolve_pretrained(name_or_path)
-    if os.environ.get("BERTFREEZE_QUIET"):
+    if settings().quiet if quiet is None else quiet:
         hf_logging.disable_progress_bar()
     if _looks_local(path):
         folder = Path(path).expanduser()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -12,5 +11,6 @@ CONF_DIR = REPO_ROOT / "conf"
 
 def cache_dir() -> Path:
     """Feature/tokenisation cache root: $BERTFREEZE_CACHE or ~/.cache/bertfreeze."""
-    root = os.environ.get("BERTFREEZE_CACHE") or Path.home() / ".cache" / "bertfreeze"
-    return Path(root)
+    from bertfreeze.settings import settings
+
+    return settings().cache_dir

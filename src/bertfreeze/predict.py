@@ -15,34 +15,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import numpy as np
 import pandas as pd
 import torch
 from omegaconf import DictConfig, OmegaConf
 from safetensors.torch import load_file
-from tqdm.auto import tqdm
 
 from bertfreeze import runs
 from bertfreeze.atomic import atomic_write_csv
-from bertfreeze.data import DataSpec, _parse, _texts, file_sha256, read_text_file
+from bertfreeze.build import build_classifier
+from bertfreeze.data import DataSpec, file_sha256, parse_table, prepare_texts, read_text_file
+from bertfreeze.datamodule import RowInputs, TextDataModule
 from bertfreeze.errors import UserError
-from bertfreeze.feature_cache import pad_batch, tokenize
-from bertfreeze.freeze import FreezeSpec, apply_freeze
-from bertfreeze.model import TextClassifier, load_backbone
+from bertfreeze.feature_cache import tokenize
+from bertfreeze.lit_module import ClassifierModule
+from bertfreeze.model import TextClassifier
+from bertfreeze.schema import METRICS, canonical_keys
 
 log = logging.getLogger(__name__)
 
 WEIGHTS = "trainable.safetensors"
 CONFIG = Path(".hydra") / "config.yaml"
 #: Validation metrics a sweep's best run can be chosen on, and whether higher is better.
-SELECT_METRICS = {
-    "accuracy": True,
-    "f1": True,
-    "auroc": True,
-    "precision": True,
-    "recall": True,
-    "loss": False,
-}
+SELECT_METRICS = {name: m.higher_is_better for name, m in METRICS.items()}
 
 
 @dataclass(frozen=True)
@@ -51,7 +47,7 @@ class Candidate:
     metrics: dict[str, Any]
 
     def val(self, metric: str) -> float | None:
-        value = (self.metrics.get("val") or {}).get(metric)
+        value = canonical_keys(self.metrics.get("val") or {}).get(metric)
         return None if value is None or not math.isfinite(float(value)) else float(value)
 
 
@@ -108,10 +104,7 @@ def select_run(path: str | Path, metric: str = "accuracy") -> Selection:
         return Selection(root, metrics, f"run {root} (given directly)")
 
     candidates, skipped = [], []
-    for mfile in sorted(root.rglob("metrics.json")):
-        run_dir = mfile.parent
-        if any(part.startswith(".") for part in run_dir.relative_to(root).parts):
-            continue  # .superseded/, .submitit/, ...
+    for run_dir in runs.iter_run_dirs(root):  # skips .superseded/, .submitit/, ...
         metrics = runs.completed_metrics(run_dir)
         if metrics is None:
             continue
@@ -187,11 +180,7 @@ def rebuild_classifier(
     run_dir: Path, metrics: dict[str, Any], cfg: DictConfig
 ) -> tuple[TextClassifier, Any]:
     """The classifier exactly as trained, in eval mode, with the run's trained weights loaded."""
-    encoder, tokenizer = load_backbone(_backbone_path(metrics, cfg))
-    clf = TextClassifier(
-        encoder, str(cfg.model.pooling), float(cfg.model.dropout), str(cfg.model.head)
-    )
-    apply_freeze(clf, FreezeSpec.from_cfg(cfg.freeze))
+    clf, tokenizer, _ = build_classifier(cfg, pretrained=_backbone_path(metrics, cfg))
     trained = {n for n, p in clf.named_parameters() if p.requires_grad}
     raw = load_file(str(run_dir / WEIGHTS))
     state = {}
@@ -221,7 +210,7 @@ def read_texts(
     """Ids and model input texts from an unlabelled CSV, prepared like the run's training data."""
     spec = DataSpec.from_cfg({**_plain(data_cfg), "path": str(path)})
     text = read_text_file(path, spec.encoding)
-    df = _parse(path, text, spec)
+    df = parse_table(path, text, spec)
     ids_from = spec.id_col if id_col == "auto" else id_col
     wanted = [spec.text_col, *spec.extra_text_cols]
     missing = [c for c in wanted if c not in df.columns]
@@ -240,7 +229,7 @@ def read_texts(
             f"{path}: no id column {ids_from!r}; the file has columns {list(df.columns)[:10]} — "
             f"set id_col=<column>, or id_col=null to number the rows"
         )
-    texts, empty = _texts(path, df, spec)
+    texts, empty = prepare_texts(path, df, spec)
     if empty.any():
         log.warning(
             "%d row(s) of %s have empty text; they are predicted from the empty string",
@@ -270,7 +259,6 @@ def _plain(node: Any) -> dict[str, Any]:
     return out
 
 
-@torch.inference_mode()
 def predict_proba(
     clf: TextClassifier,
     tokenizer: Any,
@@ -280,17 +268,25 @@ def predict_proba(
     device: str = "cpu",
     quiet: bool = False,
 ) -> np.ndarray:
-    """P(label = 1) for every text, in input order (length-sorted batches, dynamic padding)."""
+    """P(label = 1) for every text, in input order, through Lightning's predict loop
+    (length-sorted batches, dynamic padding; the same DataModule and module as training)."""
     tokens = tokenize(texts, tokenizer, max_length, use_cache=False)
-    pad_id = tokenizer.pad_token_id or 0
-    order = np.argsort(tokens.lengths, kind="stable")
+    inputs = RowInputs("tokens", tokens, pad_id=tokenizer.pad_token_id or 0)
+    dm = TextDataModule.for_prediction(inputs, batch_size)
+    module = ClassifierModule(clf, {"lr": 1.0})  # the optimiser settings are never used here
+    trainer = L.Trainer(
+        accelerator="gpu" if device.startswith("cuda") else "cpu",
+        devices=[int(device.split(":")[1])] if device.startswith("cuda:") else 1,
+        logger=False,
+        enable_progress_bar=not quiet,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+    )
+    outputs = trainer.predict(module, datamodule=dm) or []
     probs = np.zeros(len(texts), dtype=np.float32)
-    clf.to(device)
-    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    for idx in tqdm(batches, desc="predict", disable=quiet):
-        ids, mask = pad_batch([tokens[i] for i in idx], pad_id)
-        logits = clf(ids.long().to(device), mask.to(device))
-        probs[idx] = clf.probabilities(logits).float().cpu().numpy()
+    for out in outputs:
+        assert isinstance(out, dict)
+        probs[out["idx"].numpy()] = out["prob"].numpy()
     return probs
 
 

@@ -156,8 +156,9 @@ def _selection_block(folder: Path) -> list[str]:
             f"{v:g}: {r['mean']:.3f} ± {r['std']:.3f}" + (" **(chosen)**" if v == best else "")
             for v, r in means.iterrows()
         )
+        mode = "all" if csv.stem == "head_lr" else csv.stem.split("_")[0]
         out += [
-            f"- `{param}` (validation accuracy, mean ± sd over {int(means['count'].max())} seeds; "
+            f"- `freeze={mode}`, `{param}` (validation accuracy, mean ± sd over {int(means['count'].max())} seeds; "
             f"[{csv.name}](results/selection/{csv.name})): {cells}",
         ]
     return out
@@ -185,7 +186,8 @@ def render(root: Path = REPO_ROOT) -> str:
             lines += [f"#### {title}", *_baselines(folder, "summary.json"), ""]
             lines += [
                 f"<sub>commit {(env.get('git_commit') or 'unknown')[:10]}; "
-                f"[folds.csv](results/{name}/folds.csv). " + (
+                f"[folds.csv](results/{name}/folds.csv). "
+                + (
                     "The paper's Table 1 (same data, its own folds): TF-IDF 0.795 / 0.742, "
                     "count 0.796 / 0.746, hashing 0.793 / 0.735.</sub>"
                     if name == "baselines-tweets"

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from omegaconf import OmegaConf
 
+from bertfreeze.settings import env, truthy
 
-def truthy(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in {"1", "true", "yes", "on"}
-    return bool(value)
+__all__ = ["register", "truthy"]
 
 
 def register() -> None:
@@ -19,3 +15,12 @@ def register() -> None:
         OmegaConf.register_new_resolver("bf_dirname", lambda s: s or "default")
     if not OmegaConf.has_resolver("not"):
         OmegaConf.register_new_resolver("not", lambda v: not truthy(v))
+    if not OmegaConf.has_resolver("bf_env"):
+        # ${bf_env:BERTFREEZE_X,default}: configs read settings through bertfreeze.settings
+        OmegaConf.register_new_resolver("bf_env", lambda name, default=None: env(name, default))
+    if not OmegaConf.has_resolver("bf_exclude_keys"):
+        from bertfreeze.runs import folder_exclude_keys
+
+        OmegaConf.register_new_resolver("bf_exclude_keys", folder_exclude_keys)
+    if not OmegaConf.has_resolver("bf_truthy"):
+        OmegaConf.register_new_resolver("bf_truthy", truthy)

@@ -7,12 +7,16 @@ run's hyperparameter and its ``val`` block: the ``test`` block of ``metrics.json
 on read, so no later edit can start looking at it by accident (tests/test_selection.py checks).
 
     python -m bertfreeze.selection SWEEP_DIR --param optim.head_lr --out results/selection/head_lr.csv
+
+A sweep over several freeze modes (``experiment=select_peft_lr``) gets one table per mode:
+
+    python -m bertfreeze.selection SWEEP_DIR --param optim.lr --out-dir results/selection
+    # -> results/selection/{lora,bitfit,ia3}_lr.csv
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
@@ -21,18 +25,18 @@ from typing import Any
 import pandas as pd
 
 from bertfreeze.atomic import atomic_write_csv
+from bertfreeze.runs import iter_run_dirs
+from bertfreeze.schema import RunRecord
 
 VAL_METRIC = "accuracy"
 
 
 def _validation_view(path: Path) -> dict[str, Any] | None:
     """A completed run's metrics without its test block (the only way runs are read here)."""
-    try:
-        m = json.loads(path.read_text())
-    except (OSError, ValueError):
+    record = RunRecord.read(path.parent)
+    if record is None:
         return None
-    if m.get("status") != "completed":
-        return None
+    m = record.as_dict()
     m.pop("test", None)
     return m
 
@@ -47,22 +51,44 @@ def _param_value(m: dict[str, Any], param: str) -> Any:
 
 def selection_table(sweep_dir: str | Path, param: str, metric: str = VAL_METRIC) -> pd.DataFrame:
     """One row per completed run: ``<short param>, seed, val_<metric>`` (no test column)."""
+    return _selection_rows(sweep_dir, param, metric).drop(columns="freeze")
+
+
+def selection_tables(
+    sweep_dir: str | Path, param: str, metric: str = VAL_METRIC
+) -> dict[str, pd.DataFrame]:
+    """:func:`selection_table` per freeze mode, for a sweep that selects several modes' values."""
+    rows = _selection_rows(sweep_dir, param, metric)
+    return {
+        str(freeze): sub.drop(columns="freeze").reset_index(drop=True)
+        for freeze, sub in rows.groupby("freeze", sort=True)
+    }
+
+
+def _selection_rows(sweep_dir: str | Path, param: str, metric: str) -> pd.DataFrame:
     short = param.rsplit(".", 1)[-1]
     rows = []
-    for path in sorted(Path(sweep_dir).glob("*/metrics.json")):
-        m = _validation_view(path)
+    for run_dir in iter_run_dirs(Path(sweep_dir)):
+        m = _validation_view(run_dir / "metrics.json")
         if m is None:
             continue
         value = _param_value(m, param)
         val = (m.get("val") or {}).get(metric)
         if value is None or val is None:
             continue
-        rows.append({short: float(value), "seed": int(m["seed"]), f"val_{metric}": float(val)})
+        rows.append(
+            {
+                "freeze": str(m.get("freeze")),
+                short: float(value),
+                "seed": int(m["seed"]),
+                f"val_{metric}": float(val),
+            }
+        )
     if not rows:
         raise SystemExit(
             f"error: no completed runs with '{param}' and a validation {metric} under {sweep_dir}"
         )
-    return pd.DataFrame(rows).sort_values([short, "seed"]).reset_index(drop=True)
+    return pd.DataFrame(rows).sort_values(["freeze", short, "seed"]).reset_index(drop=True)
 
 
 def best_value(table: pd.DataFrame, metric: str = VAL_METRIC) -> float:
@@ -73,21 +99,37 @@ def best_value(table: pd.DataFrame, metric: str = VAL_METRIC) -> float:
     return float(min(v for v, m in means.items() if math.isclose(m, top, abs_tol=1e-12)))
 
 
+def _print_choice(table: pd.DataFrame, param: str, metric: str, label: str = "") -> None:
+    short = table.columns[0]
+    means = table.groupby(short)[f"val_{metric}"].agg(["mean", "std", "count"])
+    print(means.to_string())
+    print(f"{label}{param}: best mean validation {metric} at {best_value(table, metric):g}")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("sweep_dir")
     p.add_argument("--param", required=True, help="dotted config key, e.g. optim.head_lr")
-    p.add_argument("--out", required=True, help="CSV to write (no test column, ever)")
+    out = p.add_mutually_exclusive_group(required=True)
+    out.add_argument("--out", help="CSV to write (no test column, ever)")
+    out.add_argument(
+        "--out-dir", help="one CSV per freeze mode: <out-dir>/<freeze>_<param>.csv (no test column)"
+    )
     p.add_argument("--metric", default=VAL_METRIC)
     args = p.parse_args(argv)
+    if args.out_dir:
+        short = args.param.rsplit(".", 1)[-1]
+        for freeze, table in selection_tables(args.sweep_dir, args.param, args.metric).items():
+            path = Path(args.out_dir) / f"{freeze}_{short}.csv"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_csv(table, path)
+            _print_choice(table, args.param, args.metric, label=f"{freeze}: ")
+        return 0
     table = selection_table(args.sweep_dir, args.param, args.metric)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_csv(table, out)
-    short = table.columns[0]
-    means = table.groupby(short)[f"val_{args.metric}"].agg(["mean", "std", "count"])
-    print(means.to_string())
-    print(f"{args.param}: best mean validation {args.metric} at {best_value(table, args.metric):g}")
+    out_path = Path(args.out)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_csv(table, out_path)
+    _print_choice(table, args.param, args.metric)
     return 0
 
 

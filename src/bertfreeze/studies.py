@@ -25,7 +25,12 @@ import pandas as pd
 
 from bertfreeze.atomic import atomic_write_csv, write_json_atomic
 from bertfreeze.paths import REPO_ROOT
+from bertfreeze.runs import iter_run_dirs
+from bertfreeze.schema import RunRecord
 
+# lora/bitfit/ia3 on every layer, 3 epochs, fp32, 2 AVX2 cores: a training step costs 1.0x /
+# 0.9x / 0.9x of freeze=none's on MiniLM (measured side by side), so about none's ~20 min.
+MINUTES_PEFT = 19.0
 STUDIES_OUT = Path("outputs/studies")
 RESULTS = Path("results")
 
@@ -61,7 +66,8 @@ class Study:
     note: str
     baselines: tuple[str, ...] | None = ()  # None: no baselines; () : the default data
     report_metrics: tuple[str, ...] = ("accuracy", "f1")
-    selection: tuple[str, str] | None = None  # (param, csv name) for selection studies
+    # (param, csv name) for selection studies; "{freeze}" in the name: one CSV per freeze mode
+    selection: tuple[str, str] | None = None
     extra_sweeps: tuple[str, ...] = field(default=())  # other studies' sweeps reported alongside
 
     @property
@@ -103,6 +109,15 @@ STUDIES: dict[str, Study] = {
             "freeze=all on the frozen-prefix cache: minutes in all once the cache is built",
             baselines=None,
             selection=("optim.head_lr", "head_lr.csv"),
+        ),
+        Study(
+            "selection-peft-lr",
+            ("experiment=select_peft_lr",),
+            30,
+            MINUTES_PEFT,
+            "lr of lora/bitfit/ia3 on validation only: 3 modes x 5 lr x seeds 100-101",
+            baselines=None,
+            selection=("optim.lr", "{freeze}_lr.csv"),
         ),
         Study(
             "disaster-tweets",
@@ -160,13 +175,11 @@ def expected_minutes(studies: Iterable[Study]) -> float:
 
 def _completed(sweep_dir: Path) -> list[dict[str, Any]]:
     out = []
-    for path in sorted(sweep_dir.glob("*/metrics.json")):
-        try:
-            m = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if m.get("status") == "completed":
-            m["_run"] = path.parent.name
+    for run_dir in iter_run_dirs(sweep_dir):
+        record = RunRecord.read(run_dir)
+        if record is not None:
+            m = record.as_dict()
+            m["_run"] = run_dir.name
             out.append(m)
     return out
 
@@ -214,14 +227,24 @@ def cpu_model() -> str:
 
 
 def environment(
-    runs: pd.DataFrame, study_wall_s: float | None, data_files: dict[str, str]
+    runs: pd.DataFrame,
+    study_wall_s: float | None,
+    data_files: dict[str, str],
+    run_commits: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Where and how the study ran: commit, versions, CPU, precision, wall time, data hashes."""
+    """Where and how the study ran: commit, versions, CPU, precision, wall time, data hashes.
+
+    ``git_commit`` is the commit the runs recorded (not the one exporting them); several
+    commits are listed in ``run_commits``, so a study resumed across commits says so.
+    """
     from bertfreeze.precision import cpu_capability, cpu_native_bf16
     from bertfreeze.runs import git_commit, versions
 
+    commits = sorted(set(run_commits or []))
     return {
-        "git_commit": git_commit(),
+        "git_commit": commits[0] if len(commits) == 1 else git_commit(),
+        "run_commits": commits,
+        "exported_at_commit": git_commit(),
         "versions": versions(),
         "cpu_model": cpu_model(),
         "cpu_capability": cpu_capability(),
@@ -233,6 +256,17 @@ def environment(
         "study_wall_time_s": None if study_wall_s is None else round(study_wall_s, 1),
         "data": data_files,
     }
+
+
+def run_commits(sweep_dir: Path) -> list[str]:
+    return [str(m["git_commit"]) for m in _completed(sweep_dir) if m.get("git_commit")]
+
+
+def _keep_wall_time(path: Path, env: dict[str, Any]) -> dict[str, Any]:
+    """An export without a run (export_only) keeps the study's measured wall time."""
+    if env.get("study_wall_time_s") is None and path.is_file():
+        env["study_wall_time_s"] = json.loads(path.read_text()).get("study_wall_time_s")
+    return env
 
 
 def data_files(sweep_dir: Path) -> dict[str, str]:
@@ -254,19 +288,31 @@ def export(study: Study, study_wall_s: float | None = None) -> Path:
             shutil.copyfile(study.out / "baselines" / name, dest / name)
         meta = json.loads((study.out / "baselines" / "meta.json").read_text())
         env = environment(pd.DataFrame({"precision": [], "wall_time_s": []}), study_wall_s, {})
+        env = _keep_wall_time(dest / "environment.json", env)
         data = meta.get("data") or {}
         env["data"] = {Path(str(data.get("path", "data"))).name: data.get("sha256")}
-        env["baselines"] = {k: meta.get(k) for k in ("features", "preprocess", "n_folds", "options")}
+        env["baselines"] = {
+            k: meta.get(k) for k in ("features", "preprocess", "n_folds", "options")
+        }
         write_json_atomic(dest / "environment.json", env)
         return dest
     runs = runs_table(study.sweep_dir)
     if study.selection:
-        from bertfreeze.selection import selection_table
+        from bertfreeze.selection import selection_table, selection_tables
 
         param, csv = study.selection
-        atomic_write_csv(selection_table(study.sweep_dir, param), dest / csv)
-        env = environment(runs, study_wall_s, data_files(study.sweep_dir))
-        write_json_atomic(dest / csv.replace(".csv", ".environment.json"), env)
+        env = environment(
+            runs, study_wall_s, data_files(study.sweep_dir), run_commits(study.sweep_dir)
+        )
+        if "{freeze}" in csv:  # one table per freeze mode (experiment=select_peft_lr)
+            tables = selection_tables(study.sweep_dir, param)
+        else:
+            tables = {"": selection_table(study.sweep_dir, param)}
+        for freeze, table in tables.items():
+            name = csv.format(freeze=freeze)
+            atomic_write_csv(table, dest / name)
+            env_path = dest / name.replace(".csv", ".environment.json")
+            write_json_atomic(env_path, _keep_wall_time(env_path, env))
         return dest
     report_runs = dest / "runs.csv"  # the report's own table: keep its columns, drop abs paths
     if report_runs.is_file():
@@ -281,8 +327,8 @@ def export(study: Study, study_wall_s: float | None = None) -> Path:
             src = study.out / "baselines" / name
             if src.is_file():
                 shutil.copyfile(src, dest / f"baselines_{name}")
-    env = environment(runs, study_wall_s, data_files(study.sweep_dir))
-    write_json_atomic(dest / "environment.json", env)
+    env = environment(runs, study_wall_s, data_files(study.sweep_dir), run_commits(study.sweep_dir))
+    write_json_atomic(dest / "environment.json", _keep_wall_time(dest / "environment.json", env))
     return dest
 
 
@@ -351,5 +397,5 @@ def _link_pooled(study: Study, sweeps: list[Path]) -> None:
         shutil.rmtree(pooled)
     pooled.mkdir(parents=True)
     for sweep in sweeps:
-        for run in sorted(p.parent for p in sweep.glob("*/metrics.json")):
+        for run in (r for r in iter_run_dirs(sweep) if RunRecord.read(r) is not None):
             (pooled / f"{sweep.parent.name}--{run.name}").symlink_to(run.resolve())

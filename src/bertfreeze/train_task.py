@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import resource
 import time
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,27 +17,23 @@ import hydra
 import lightning as L
 import pandas as pd
 import torch
-from lightning.pytorch.strategies.launchers import _MultiProcessingLauncher
 from lightning.pytorch.utilities import rank_zero_only
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, open_dict
 from safetensors.torch import save_file
 
 from bertfreeze import runs
 from bertfreeze.atomic import atomic_write_csv
+from bertfreeze.build import build_classifier, build_inputs, build_run
+from bertfreeze.console import run_label
 from bertfreeze.data import DataSpec, file_sha256, load_dataset
-from bertfreeze.datamodule import RowInputs, TextDataModule
+from bertfreeze.datamodule import TextDataModule
+from bertfreeze.epoch_line import EpochProgressLine
 from bertfreeze.errors import UserError
-from bertfreeze.feature_cache import (
-    Ragged,
-    frozen_prefix_arrays,
-    plan_prefix,
-    texts_digest,
-    tokenize,
-)
-from bertfreeze.freeze import FreezePlan, FreezeSpec, apply_freeze, count_parameters
+from bertfreeze.freeze import FreezePlan, count_parameters
 from bertfreeze.lit_module import ClassifierModule
-from bertfreeze.model import TextClassifier, load_backbone, resolve_pretrained
+from bertfreeze.model import resolve_pretrained
 from bertfreeze.precision import PrecisionChoice, resolve_cache_bf16, resolve_precision
+from bertfreeze.schema import RunRecord, metric_block
 from bertfreeze.splits import Split, make_split
 
 log = logging.getLogger(__name__)
@@ -89,52 +84,6 @@ def apply_precision(cfg: DictConfig) -> PrecisionChoice:
     return choice
 
 
-def build_classifier(cfg: DictConfig) -> tuple[TextClassifier, Any, FreezePlan]:
-    encoder, tokenizer = load_backbone(str(cfg.model.pretrained))
-    clf = TextClassifier(encoder, cfg.model.pooling, float(cfg.model.dropout), cfg.model.head)
-    plan = apply_freeze(clf, FreezeSpec.from_cfg(cfg.freeze))
-    return clf, tokenizer, plan
-
-
-def build_inputs(
-    cfg: DictConfig, clf: TextClassifier, tokenizer: Any, plan: FreezePlan, texts: list[str]
-) -> tuple[RowInputs, int, bool]:
-    """Token ids, or the cached frozen prefix when the freeze plan has one. (inputs, start, cached)"""
-    max_length = int(cfg.data.max_length)
-    tokens = tokenize(texts, tokenizer, max_length, use_cache=bool(cfg.cache.enabled))
-    pad_id = tokenizer.pad_token_id or 0
-    pad_to = max_length if cfg.data.get("pad_to_max", False) else None
-    prefix = plan_prefix(clf, plan.frozen_prefix, plan.pooler) if cfg.cache.enabled else None
-    if prefix is None:
-        return RowInputs("tokens", tokens, pad_id=pad_id, pad_to=pad_to), 0, False
-    device = (
-        "cuda"
-        if torch.cuda.is_available() and cfg.trainer.accelerator in ("gpu", "cuda", "auto")
-        else "cpu"
-    )
-    arrays, hit = frozen_prefix_arrays(
-        clf,
-        tokenizer,
-        tokens,
-        texts_digest(texts),
-        max_length,
-        prefix,
-        dtype=str(cfg.cache.dtype),
-        autocast_bf16=bool(cfg.cache.bf16),
-        batch_size=int(cfg.cache.batch_size),
-        device=device,
-    )
-    log.info("frozen-prefix cache %s (layers < %d)", "hit" if hit else "built", prefix.start)
-    if prefix.features:
-        return (
-            RowInputs("features", tokens, features=arrays["features"], pad_id=pad_id),
-            prefix.start,
-            True,
-        )
-    hidden = Ragged(arrays["values"], arrays["offsets"])
-    return RowInputs("hidden", tokens, hidden=hidden, pad_id=pad_id), prefix.start, True
-
-
 def _loadable(ckpt: Path) -> bool:
     """A checkpoint cut short by a kill must not crash the resumed run: start afresh instead."""
     try:
@@ -172,9 +121,17 @@ def _load_tested_weights(module: ClassifierModule, best: str | None) -> None:
         module.load_state_dict(state, strict=False)
 
 
-def _metric_block(values: dict[str, Any], prefix: str) -> dict[str, float]:
-    keys = ("accuracy", "f1", "precision", "recall", "auroc", "loss")
-    return {k: float(values[f"{prefix}/{k}"]) for k in keys if f"{prefix}/{k}" in values}
+_metric_block = metric_block  # the registry's reader of Lightning's logged metrics
+
+
+def spawns_workers(cfg: DictConfig) -> bool:
+    """Does the strategy start fresh worker processes (ddp_spawn, ddp_fork, ddp_notebook)?
+    Decided from the config (public), not from Lightning's private launcher classes."""
+    strategy = cfg.trainer.get("strategy", "auto")
+    name = strategy if isinstance(strategy, str) else str(strategy.get("_target_", ""))
+    if not isinstance(strategy, str):
+        name += str(strategy.get("start_method", ""))
+    return any(word in name for word in ("spawn", "fork", "notebook"))
 
 
 @dataclass
@@ -190,7 +147,7 @@ class FitResult:
     is_global_zero: bool
 
 
-def prepare_run_dir(run_dir: Path, chash: str) -> Path | None:
+def prepare_run_dir(run_dir: Path, chash: str, resume_command: str | None = None) -> Path | None:
     """Move aside results of another config, keep a resumable checkpoint, mark the run running.
 
     Returns the checkpoint to resume from (same config hash, readable), if any.
@@ -207,7 +164,7 @@ def prepare_run_dir(run_dir: Path, chash: str) -> Path | None:
     if lead and ckpt.is_file() and resume is None:
         ckpt.unlink()
     if lead:
-        runs.write_json_atomic(run_dir / "status.json", {"status": "running", "config_hash": chash})
+        runs.mark_running(run_dir, chash, resume_command)
     if resume is not None:
         log.info("resuming %s from %s", run_dir, resume)
         print(f"resume from checkpoint: {resume}")
@@ -220,6 +177,8 @@ def fit_and_score(
     """Fit (model selection on validation only), then score val and test once with the best weights."""
     loggers = instantiate_all(cfg.get("logger"))
     callbacks = instantiate_all(cfg.get("callbacks"))
+    if not cfg.trainer.enable_progress_bar:  # quiet: one live line per run instead of bars
+        callbacks.append(EpochProgressLine(run_label(cfg.freeze.name, cfg.seed, cfg.get("fold"))))
     trainer: L.Trainer = hydra.utils.instantiate(
         cfg.trainer, logger=loggers or False, callbacks=callbacks
     )
@@ -231,7 +190,7 @@ def fit_and_score(
     if best and Path(best).is_file():
         best_epoch = int(torch.load(best, map_location="cpu", weights_only=True).get("epoch", -1))
     epochs = int(trainer.current_epoch or cfg.trainer.max_epochs)
-    if isinstance(getattr(trainer.strategy, "launcher", None), _MultiProcessingLauncher):
+    if spawns_workers(cfg):
         # ddp_spawn: score here, in one process, with the best weights. Spawning workers again
         # per stage only adds gloo teardown risk, and their fresh logger copies would delete
         # the fit's csv log; one process also scores every row exactly once.
@@ -282,6 +241,7 @@ def metrics_record(
         "backbone": cfg.model.name,
         "pretrained": resolve_pretrained(str(cfg.model.pretrained)),
         "freeze": cfg.freeze.name,
+        "freeze_method": plan.method,
         "trainable_layers": list(plan.trainable_layers),
         "embeddings_trainable": plan.embeddings,
         "pooler_trainable": plan.pooler,
@@ -321,8 +281,13 @@ def metrics_record(
     }
 
 
-def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
-    """Train and test one configuration in ``run_dir``; returns its metrics (None off rank 0)."""
+def train(
+    cfg: DictConfig, run_dir: Path, resume_command: str | None = None
+) -> dict[str, Any] | None:
+    """Train and test one configuration in ``run_dir``; returns its metrics (None off rank 0).
+
+    ``resume_command`` is recorded in ``status.json`` so an interrupted run says how to resume.
+    """
     t_start = time.perf_counter()
     validate_config(cfg)
     precision = apply_precision(cfg)
@@ -335,6 +300,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
     if done and done.get("config_hash") == chash and cfg.skip_completed:
         log.info("skipping %s: completed with the same config (hash %s)", run_dir, chash)
         print(f"skip (already completed, config {chash}): {run_dir}")
+        if rank_zero_only.rank == 0:
+            runs.mark_skipped(run_dir, chash)
         return done
     L.seed_everything(int(cfg.seed), workers=True)  # every seed, 0 included
     if torch.cuda.is_available():
@@ -342,7 +309,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
         torch.backends.cudnn.allow_tf32 = True
     fold = cfg.get("fold")
     split: Split = make_split(df, cfg.data, fold=None if fold is None else int(fold))
-    clf, tokenizer, plan = build_classifier(cfg)
+    clf, tokenizer, plan = build_classifier(cfg, quiet=bool(cfg.get("quiet", False)))
     params = count_parameters(clf)
     log.info(
         "parameters: %d trainable of %d (freeze=%s, layers %s)",
@@ -351,24 +318,16 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
         list(plan.trainable_layers),
     )
     # Only now, with data, split and model known to be valid, touch the run directory.
-    resume = prepare_run_dir(run_dir, chash)
-    inputs, start, cached = build_inputs(cfg, clf, tokenizer, plan, df["text"].tolist())
-    dm = TextDataModule(
-        inputs,
+    resume = prepare_run_dir(run_dir, chash, resume_command)
+    built = build_run(
+        cfg,
+        df["text"].tolist(),
         df["label"].to_numpy(),
         split,
-        batch_size=int(cfg.data.batch_size),
-        eval_batch_size=int(cfg.data.eval_batch_size),
-        seed=int(cfg.seed),
-        bucket=bool(cfg.data.bucket),
-        num_workers=int(cfg.data.num_workers),
-        pin_memory=torch.cuda.is_available(),
+        run_config={"config_hash": chash, "recipe": recipe},
+        built=(clf, tokenizer, plan),
     )
-    module = ClassifierModule(
-        clf, OmegaConf.to_container(cfg.optim, resolve=True), start_layer=start
-    )
-    if cfg.get("compile"):
-        module.classifier.compile()  # in place: state_dict keys (and checkpoints) stay the same
+    module, dm, cached = built.module, built.datamodule, built.cached
     result = fit_and_score(cfg, module, dm, resume)
     if not result.is_global_zero:
         return None
@@ -396,24 +355,27 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
     }
     wall = time.perf_counter() - t_start
     metrics = metrics_record(
-        cfg, run_dir, recipe, data, plan, params, cached, result, wall, resume is not None, precision
+        cfg,
+        run_dir,
+        recipe,
+        data,
+        plan,
+        params,
+        cached,
+        result,
+        wall,
+        resume is not None,
+        precision,
     )
-    runs.write_json_atomic(run_dir / "metrics.json", metrics)
-    runs.write_json_atomic(run_dir / "status.json", {"status": "completed", "config_hash": chash})
+    RunRecord(metrics).write(run_dir)
+    runs.mark_completed(run_dir, chash)
     for f in (run_dir / "checkpoints").glob("*.ckpt"):
         f.unlink()
     return metrics
 
 
-def record_failure(run_dir: Path, exc: BaseException) -> None:
-    """Leave a status file saying why (the sweep goes on; the summary counts it)."""
-    old = runs.read_json(run_dir / "status.json") or {}
-    runs.write_json_atomic(
-        run_dir / "status.json",
-        {
-            "status": "failed",
-            "error": f"{type(exc).__name__}: {exc}",
-            "config_hash": old.get("config_hash"),
-            "traceback": traceback.format_exc(),
-        },
-    )
+#: Kept for callers of the old name; the lifecycle lives in :mod:`bertfreeze.runs`.
+record_failure = runs.mark_failed
+
+
+__all__ = ["build_classifier", "build_inputs", "record_failure", "train"]  # old import paths

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
-import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,9 +12,12 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from bertfreeze.errors import EXIT_USER_ERROR, find_user_error
+from bertfreeze.runs import HYDRA_OWN, discard_if_empty
+from bertfreeze.settings import settings
+
+__all__ = ["HYDRA_OWN", "remove_if_only_hydra_files", "run_cli", "user_error_exit"]
 
 TASK_STARTED = False  # set once Hydra has composed a config and called the task
-HYDRA_OWN = {".hydra", "main.log", "train.log", "baselines.log", "report.log"}
 
 
 def hydra_output_dir() -> Path | None:
@@ -29,10 +30,7 @@ def hydra_output_dir() -> Path | None:
 
 def remove_if_only_hydra_files(path: Path | None) -> None:
     """Delete a run dir that holds nothing but Hydra's own bookkeeping (a run that never started)."""
-    if path is None or not path.is_dir():
-        return
-    if all(p.name in HYDRA_OWN or p.suffix == ".log" for p in path.iterdir()):
-        shutil.rmtree(path, ignore_errors=True)
+    discard_if_empty(path)
 
 
 def user_error_exit(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
@@ -43,11 +41,12 @@ def user_error_exit(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig],
         mark_task_started()
         try:
             return task(cfg)
-        except Exception as exc:
-            err = find_user_error(exc)
-            if err is None or os.environ.get("BERTFREEZE_DEBUG"):
+        except BaseException as exc:
+            # any failed step (a user error, a crash, Ctrl-C) leaves no empty output folder
+            discard_if_empty(hydra_output_dir())
+            err = find_user_error(exc) if isinstance(exc, Exception) else None
+            if err is None or settings().debug:
                 raise
-            remove_if_only_hydra_files(hydra_output_dir())
             print(f"error: {err}", file=sys.stderr)
             sys.exit(EXIT_USER_ERROR)
 

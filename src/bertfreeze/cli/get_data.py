@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bertfreeze.data import file_sha256
+from bertfreeze.settings import settings
 
 COMPETITION = "nlp-getting-started"
 COMPETITION_URL = f"https://www.kaggle.com/competitions/{COMPETITION}"
@@ -36,7 +37,7 @@ EXIT_OK, EXIT_DIFFERS, EXIT_USER = 0, 1, 2
 
 
 def quiet() -> bool:
-    return os.environ.get("BERTFREEZE_QUIET", "").strip().lower() in {"1", "true", "yes", "on"}
+    return settings().quiet
 
 
 def say(msg: str) -> None:

@@ -17,7 +17,7 @@ from bertfreeze.cli.common import hydra_output_dir, run_cli, user_error_exit
 from bertfreeze.errors import UserError
 from bertfreeze.paths import CONF_DIR
 from bertfreeze.predict import predict
-from bertfreeze.resolvers import truthy
+from bertfreeze.settings import truthy
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,6 @@ Hydra overrides for the sweep (``data.path=...`` also reaches the baselines).
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 
 from bertfreeze.errors import EXIT_USER_ERROR
 from bertfreeze.paths import REPO_ROOT
+from bertfreeze.settings import settings
 
 OUT = Path("outputs/quickstart")
 SEEDS = 3
@@ -25,7 +25,7 @@ def data_path(args: list[str]) -> Path:
     for a in args:
         if a.startswith("data.path="):
             return Path(a.split("=", 1)[1]).expanduser()
-    return Path(os.environ.get("BERTFREEZE_DATA") or "data/train.csv")
+    return Path(settings().data or "data/train.csv")
 
 
 def banner_precision(args: list[str]) -> str:

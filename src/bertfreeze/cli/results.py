@@ -51,7 +51,9 @@ def main(argv: list[str] | None = None) -> None:
         "skipped; rerun to resume)"
     )
     for study in chosen:
-        print(f"  {study.name}: {study.n_runs} runs x ~{study.minutes_per_run:g} min ({study.note})")
+        print(
+            f"  {study.name}: {study.n_runs} runs x ~{study.minutes_per_run:g} min ({study.note})"
+        )
     for study in chosen:
         print(f"exported {run_study(study, extra)}")
     print(f"results block rewritten: {update_readme()}")

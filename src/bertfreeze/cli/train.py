@@ -12,11 +12,13 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from bertfreeze.cli.common import mark_task_started, remove_if_only_hydra_files, run_cli
+from bertfreeze import runs
+from bertfreeze.cli.common import mark_task_started, run_cli
+from bertfreeze.console import route_library_logs, run_line
 from bertfreeze.errors import EXIT_USER_ERROR, find_user_error
 from bertfreeze.paths import CONF_DIR
-from bertfreeze.runs import read_json
-from bertfreeze.train_task import record_failure, train
+from bertfreeze.settings import settings
+from bertfreeze.train_task import train
 
 log = logging.getLogger("bertfreeze")
 
@@ -24,18 +26,29 @@ log = logging.getLogger("bertfreeze")
 def run_job(cfg: DictConfig) -> float | None:
     """Train one config. In a multirun a failure is recorded and the sweep goes on."""
     mark_task_started()
+    route_library_logs()
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
     multirun = hc.mode == RunMode.MULTIRUN
+    resume = runs.resume_command(
+        hc.overrides.task, multirun, str(hc.sweep.dir) if multirun else None, str(run_dir)
+    )
     try:
-        metrics = train(cfg, run_dir)
+        metrics = train(cfg, run_dir, resume_command=resume)
+    except KeyboardInterrupt:
+        if not _started_here(run_dir):
+            runs.abandon_start(run_dir)  # interrupted before training: leave no empty folder
+        raise  # after training started: status stays "running" and reads as interrupted
     except Exception as exc:
         user_err = find_user_error(exc)
-        if user_err is not None and not multirun and not os.environ.get("BERTFREEZE_DEBUG"):
-            _cleanup_failed_start(run_dir)
+        if user_err is not None and not multirun and not settings().debug:
+            runs.abandon_start(run_dir)
             print(f"error: {user_err}", file=sys.stderr)
             sys.exit(EXIT_USER_ERROR)
-        record_failure(run_dir, exc)
+        if multirun or _started_here(run_dir):
+            runs.mark_failed(run_dir, exc)  # the sweep summary and the report count it
+        else:
+            runs.abandon_start(run_dir)  # failed before the run started: no empty folder
         if not multirun:
             raise
         log.error(
@@ -45,19 +58,14 @@ def run_job(cfg: DictConfig) -> float | None:
         return None
     if metrics is None:
         return None
-    test = metrics["test"]
-    print(
-        f"{run_dir}: test accuracy {test.get('accuracy', float('nan')):.4f} f1 {test.get('f1', float('nan')):.4f}"
-    )
+    print(run_line(metrics), flush=True)
     return float(metrics["val"].get("accuracy", metrics["test"].get("accuracy", 0.0)))
 
 
-def _cleanup_failed_start(run_dir: Path) -> None:
-    """A user error before training leaves no half-written run behind (earlier results stay)."""
-    status = run_dir / "status.json"
-    if (read_json(status) or {}).get("status") == "running":  # ours, from this attempt
-        status.unlink(missing_ok=True)
-    remove_if_only_hydra_files(run_dir)
+def _started_here(run_dir: Path) -> bool:
+    """Did this process mark the run as running (i.e. training had begun)?"""
+    status = runs.read_status(run_dir)
+    return status.get("status") == "running" and status.get("pid") == os.getpid()
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -20,11 +19,19 @@ from typing import Any
 import pandas as pd
 
 from bertfreeze.errors import UserError
-from bertfreeze.runs import flatten
+from bertfreeze.runs import (
+    NON_RECIPE_KEYS,
+    flatten,
+    iter_run_dirs,
+    run_state,
+)
+from bertfreeze.schema import METRICS, canonical, canonical_keys
+
+__all__ = ["iter_run_dirs"]  # the one run discovery lives in bertfreeze.runs
 
 SWEEP_HINT = "run `make sweep` first or pass sweep_dir=<dir with finished runs>"
 
-TEST_METRICS = ("accuracy", "f1", "precision", "recall", "auroc", "loss")
+TEST_METRICS = tuple(METRICS)  # the registry: accuracy, f1, precision, recall, auroc, loss
 
 # metrics.json fields that define a recipe: runs differing in one are never pooled.
 # column name -> label shown in group labels and report.md
@@ -45,17 +52,20 @@ RECIPE_FIELDS: dict[str, str] = {
     "numeric_precision": "precision",
 }
 # Config keys that vary between runs of one recipe by design, or do not change results.
+# runs.NON_RECIPE_KEYS, plus keys that vary by design (seed, fold, freeze) or do not change
+# results (locations, devices, workers).
 IGNORED_CONFIG = re.compile(
-    r"(^|\.)(seed|fold|name)$|^freeze\.|^hydra\.|^paths\.|^logger|path|dir$|_dir\.|"
+    "|".join(f"^{re.escape(k)}(\\.|$)" for k in NON_RECIPE_KEYS)
+    + r"|(^|\.)(seed|fold|name)$|^freeze\.|^logger|path|dir$|_dir\.|"
     r"file|cache|hash|num_workers|eval_batch_size|devices|accelerator|pretrained|run_name|tags|"
-    r"^compile$|enable_progress_bar|log_every_n_steps|quiet|skip_completed|keep_weights",
+    r"^compile$|log_every_n_steps",
 )
 
 
 @dataclass(frozen=True)
 class Problem:
-    """Something the report could not use: kind is failed | running | unreadable | missing |
-    duplicate."""
+    """Something the report could not use: kind is failed | running | interrupted | unreadable |
+    missing | duplicate."""
 
     kind: str
     run_dir: str | None
@@ -93,7 +103,7 @@ def _as_int(value: Any) -> int | None:
         return None
 
 
-def _rundup_keyity(run: Path) -> dict[str, Any]:
+def _run_identity(run: Path) -> dict[str, Any]:
     """Best-effort (freeze, seed, fold, backbone) of a run without metrics.json: from
     .hydra/config.yaml, then .hydra/overrides.yaml, then the dir name (``freeze=all,seed=3``)."""
     ident: dict[str, Any] = {}
@@ -148,7 +158,7 @@ def _row_from_metrics(m: Mapping[str, Any], run: Path) -> dict[str, Any]:
     for key in ("backbone", "freeze", "seed", "test"):
         if key not in m:
             raise KeyError(key)
-    test = m["test"]
+    test = canonical_keys(m["test"]) if isinstance(m["test"], Mapping) else m["test"]
     if not isinstance(test, Mapping) or "accuracy" not in test:
         raise KeyError("test.accuracy")
     data = m.get("data") or {}
@@ -160,6 +170,7 @@ def _row_from_metrics(m: Mapping[str, Any], run: Path) -> dict[str, Any]:
         "backbone": str(m["backbone"]),
         "pretrained": m.get("pretrained"),
         "freeze": str(m["freeze"]),
+        "freeze_method": m.get("freeze_method") or "layers",
         "trainable_layers": tuple(layers) if isinstance(layers, list | tuple) else None,
         "n_trainable_layers": len(layers) if isinstance(layers, list | tuple) else math.nan,
         "seed": int(m["seed"]),
@@ -196,7 +207,7 @@ def _row_from_metrics(m: Mapping[str, Any], run: Path) -> dict[str, Any]:
     for metric in TEST_METRICS:
         value = test.get(metric)
         row[metric] = float(value) if value is not None else math.nan
-        val = m.get("val") or {}
+        val = canonical_keys(m.get("val") or {})
         v = val.get(metric) if isinstance(val, Mapping) else None
         row[f"val_{metric}"] = float(v) if v is not None else math.nan
     return row
@@ -205,22 +216,6 @@ def _row_from_metrics(m: Mapping[str, Any], run: Path) -> dict[str, Any]:
 def _read_json(path: Path) -> Any:
     with path.open(encoding="utf-8") as fh:
         return json.load(fh)
-
-
-def iter_run_dirs(sweep_dir: Path) -> Iterable[Path]:
-    """Every dir under ``sweep_dir`` (itself included) holding metrics.json or status.json;
-    baselines dirs (folds.csv) and Hydra's bookkeeping are skipped."""
-    for dirpath, dirnames, filenames in os.walk(sweep_dir):
-        dirnames[:] = sorted(
-            d for d in dirnames if not d.startswith(".") and d not in ("__pycache__", "csv")
-        )
-        names = set(filenames)
-        if "folds.csv" in names:
-            dirnames[:] = []
-            continue
-        if "metrics.json" in names or "status.json" in names:
-            yield Path(dirpath)
-            dirnames[:] = []
 
 
 def collect_runs(sweep_dir: str | Path) -> tuple[pd.DataFrame, list[Problem]]:
@@ -249,30 +244,34 @@ def collect_runs(sweep_dir: str | Path) -> tuple[pd.DataFrame, list[Problem]]:
             except (OSError, ValueError, KeyError, TypeError) as err:
                 what = f"missing field {err}" if isinstance(err, KeyError) else str(err)
                 problems.append(
-                    Problem("unreadable", rel, f"metrics.json: {what}", **_rundup_keyity(run))
+                    Problem("unreadable", rel, f"metrics.json: {what}", **_run_identity(run))
                 )
             continue
         try:
             status = _read_json(status_path)
             state = str(status.get("status", "unknown"))
         except (OSError, ValueError, AttributeError) as err:
-            problems.append(
-                Problem("unreadable", rel, f"status.json: {err}", **_rundup_keyity(run))
-            )
+            problems.append(Problem("unreadable", rel, f"status.json: {err}", **_run_identity(run)))
             continue
         if state == "failed":
             error = str(status.get("error") or "no error message").strip().splitlines()
             detail = error[-1] if error else "no error message"
-            problems.append(Problem("failed", rel, detail, **_rundup_keyity(run)))
+            problems.append(Problem("failed", rel, detail, **_run_identity(run)))
         elif state == "running":
-            problems.append(Problem("running", rel, "still running", **_rundup_keyity(run)))
+            live = run_state(run)
+            if live.state == "interrupted":
+                how = f"; resume: {live.resume_command}" if live.resume_command else ""
+                detail = f"interrupted (its process is gone){how}"
+                problems.append(Problem("interrupted", rel, detail, **_run_identity(run)))
+            else:
+                problems.append(Problem("running", rel, "still running", **_run_identity(run)))
         else:
             problems.append(
                 Problem(
                     "unreadable",
                     rel,
                     f"status.json says {state!r} but there is no metrics.json",
-                    **_rundup_keyity(run),
+                    **_run_identity(run),
                 )
             )
     if not rows:
@@ -401,9 +400,24 @@ def assign_groups(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def mode_order(runs: pd.DataFrame) -> list[str]:
-    """Freeze modes from fewest to most trainable encoder layers (then by name)."""
+    """Freeze modes from fewest to most trainable parameters, then trainable encoder layers,
+    then name. Parameters first: LoRA or BitFit touch every layer yet train less than last2."""
     layers = runs.groupby("freeze")["n_trainable_layers"].median()
-    return sorted(layers.index, key=lambda f: (layers[f] if not math.isnan(layers[f]) else 1e9, f))
+    params = (
+        pd.to_numeric(runs["trainable_params"], errors="coerce").groupby(runs["freeze"]).median()
+        if "trainable_params" in runs
+        else pd.Series(math.nan, index=layers.index)
+    )
+
+    def key(f: str) -> tuple[float, float, str]:
+        n_params, n_layers = float(params.get(f, math.nan)), float(layers[f])
+        return (
+            n_params if not math.isnan(n_params) else math.inf,
+            n_layers if not math.isnan(n_layers) else 1e9,
+            f,
+        )
+
+    return sorted(layers.index, key=key)
 
 
 def group_order(runs: pd.DataFrame) -> list[str]:
@@ -516,10 +530,11 @@ def load_baselines(path: str | Path) -> Baselines:
     if absent:
         raise UserError(
             f"{folds_csv} lacks column(s) {', '.join(absent)} (expected "
-            f"features,fold,accuracy,f1,precision,recall,roc_auc): {hint}"
+            f"features,fold,accuracy,f1,precision,recall,auroc): {hint}"
         )
     if folds.empty:
         raise UserError(f"{folds_csv} has no rows: {hint}")
+    folds = folds.rename(columns=canonical)  # roc_auc (older folds.csv) -> auroc
     folds["features"] = folds["features"].astype(str)
     extra: dict[str, dict[str, Any]] = {}
     for name in ("summary", "meta"):

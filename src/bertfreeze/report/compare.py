@@ -1,7 +1,8 @@
 """Pairwise comparisons behind stats.json.
 
-* Within each family (same dataset, backbone and recipe), every pair of freeze modes:
-  ``a`` = the mode with more trainable layers, ``b`` = fewer, so ``mean_diff > 0`` means
+* Within each family (same dataset, backbone and recipe), every pair of freeze modes —
+  parameter-efficient ones (lora, bitfit, ia3) included, in the same Holm family:
+  ``a`` = the mode with more trainable parameters, ``b`` = fewer, so ``mean_diff > 0`` means
   training more of the encoder helped. Unpaired Welch test over seeds.
 * Each BERT group vs the best baseline (best feature set by mean accuracy): Welch test of the
   BERT per-seed scores against the baseline per-fold scores. These are different resampling
@@ -28,7 +29,7 @@ from bertfreeze.report.collect import Baselines, group_order
 
 
 def _freeze_pairs(runs: pd.DataFrame) -> list[tuple[str, str]]:
-    """(a, b) group pairs within each family, a having more trainable layers than b."""
+    """(a, b) group pairs within each family, a having more trainable parameters than b."""
     order = group_order(runs)
     pairs: list[tuple[str, str]] = []
     fam = runs.drop_duplicates("group").set_index("group")["family"]

@@ -12,26 +12,12 @@ import pandas as pd
 from bertfreeze.report import paper
 from bertfreeze.report.collect import Baselines, Problem, key_label, mode_specific_keys
 from bertfreeze.report.figures import FigureInfo
+from bertfreeze.report.fmt import fixed as _f
+from bertfreeze.report.fmt import p_equals as _peq
+from bertfreeze.report.fmt import p_value as _p
+from bertfreeze.report.fmt import signed as _s
+from bertfreeze.report.fmt import value as _fmt
 from bertfreeze.report.tables import METRIC_LABELS, stats_display, to_markdown
-
-
-def _p(p: float) -> str:
-    if p is None or math.isnan(p):
-        return "—"
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
-
-
-def _peq(p: float) -> str:
-    text = _p(p)
-    return f"p{text}" if text.startswith("<") else f"p={text}"
-
-
-def _s(x: float, digits: int = 3) -> str:
-    return "—" if x is None or math.isnan(x) else f"{x:+.{digits}f}"
-
-
-def _f(x: float, digits: int = 3) -> str:
-    return "—" if x is None or math.isnan(x) else f"{x:.{digits}f}"
 
 
 def describe(rec: Mapping[str, Any], alpha: float) -> str:
@@ -116,14 +102,6 @@ def _values(series: pd.Series) -> str:
     return ", ".join(vals)
 
 
-def _fmt(v: Any) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "—"
-    if isinstance(v, float):
-        return f"{v:g}"
-    return str(v)
-
-
 def _natural(s: str) -> tuple[int, float, str]:
     try:
         return (0, float(s), s)
@@ -204,7 +182,14 @@ def setup_table(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def problems_table(problems: Sequence[Problem]) -> pd.DataFrame:
-    order = {"missing": 0, "failed": 1, "unreadable": 2, "running": 3, "duplicate": 4}
+    order = {
+        "missing": 0,
+        "failed": 1,
+        "unreadable": 2,
+        "interrupted": 3,
+        "running": 3,
+        "duplicate": 4,
+    }
     rows = sorted(problems, key=lambda p: (order.get(p.kind, 9), p.where()))
     return pd.DataFrame(
         [{"kind": p.kind, "run": p.where(), "detail": p.detail} for p in rows],
@@ -254,7 +239,10 @@ def short_labels(runs: pd.DataFrame, stats: Sequence[Mapping[str, Any]]) -> list
     return [dict(r, a=names.get(r["a"], r["a"]), b=names.get(r["b"], r["b"])) for r in stats]
 
 
-def render_report(
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+def report_context(
     *,
     sweep_dir: Path,
     out_dir: Path,
@@ -273,175 +261,114 @@ def render_report(
     power: float,
     n_boot: int,
     seed: int,
-) -> str:
-    md: list[str] = []
-    add = md.append
+) -> dict[str, Any]:
+    """Everything report.md shows, formatted: the template only lays it out."""
     stats = short_labels(runs, stats)
     if runs["family"].nunique() == 1:
         t2 = t2.assign(group=t2["freeze"])
-    add("# bertfreeze report\n")
-    add(
-        "Question: on this task, does fine-tuning BERT beat a frozen BERT or a sparse "
-        "logistic-regression baseline, by how much, and with what certainty? "
-        f"Reference: {paper.PAPER}.\n"
-    )
-    base_txt = f"`{baselines.dir}`" if baselines is not None else "none found"
-    add(
-        f"Built by `make report` from `{sweep_dir}`: {len(runs)} completed runs in "
-        f"{runs['group'].nunique()} groups; baselines: {base_txt}.\n"
-    )
-
-    # ------------------------------------------------------------------ setup
-    add("## Setup\n")
-    add("Read from the runs' `metrics.json` (one column per backbone/recipe family).\n")
-    add(to_markdown(setup_table(runs)))
     keys = runs.attrs.get("varied_keys", [])
     per_mode = mode_specific_keys(runs)
-    if runs["family"].nunique() > 1 or keys or per_mode:
-        add(
-            "\n**Grouping.** Runs are grouped by dataset, backbone and freeze mode; freeze modes "
-            "are compared only within the same family (same dataset, backbone and recipe)."
+    per_mode_lines = []
+    for col, values in per_mode.items():
+        by_value: dict[str, list[str]] = {}
+        for grp, value in values.items():
+            by_value.setdefault(value, []).append(grp)
+        detail = "; ".join(f"{v} for {', '.join(g)}" for v, g in by_value.items())
+        per_mode_lines.append(
+            f"`{key_label(col)}` differs between modes or backbones but is fixed within "
+            f"each (part of that mode's recipe): {detail}."
         )
-        if keys:
-            varied = ", ".join(f"`{key_label(k)}`" for k in keys)
-            add(
-                f"Recipe settings that vary among runs of the same mode: {varied}; they are part "
-                "of every group label, so runs that differ in them are never pooled into one box "
-                "or one test."
-            )
-        for col, values in per_mode.items():
-            by_value: dict[str, list[str]] = {}
-            for grp, value in values.items():
-                by_value.setdefault(value, []).append(grp)
-            detail = "; ".join(f"{v} for {', '.join(g)}" for v, g in by_value.items())
-            add(
-                f"`{key_label(col)}` differs between modes or backbones but is fixed within "
-                f"each (part of that mode's recipe): {detail}."
-            )
-        add("")
-    if runs.attrs.get("several_datasets"):
-        add("\nSeveral datasets are present; the dataset name leads each family label.\n")
-
-    # ------------------------------------------------------------------ runs & problems
-    add("\n## Runs\n")
-    per_group = runs.groupby("group")["seed"].count()
-    add(
-        f"{len(runs)} completed runs: "
-        + ", ".join(f"{g}: {n}" for g, n in per_group.items())
-        + ".\n"
-    )
-    if problems:
-        add(
-            f"\n**Not included: {problem_counts(problems)}.** The tables and tests below use the "
-            "completed runs only. A *missing* run is a (freeze, seed) combination seen for "
-            "other modes of the same family with no run dir at all.\n"
-        )
-        add(to_markdown(problems_table(problems)))
-    else:
-        add("\nNo failed, unreadable, running or missing runs.\n")
-
-    # ------------------------------------------------------------------ tables
-    add("\n## Table 1 — sparse baselines (logistic regression)\n")
+    t1_ctx = None
     if t1_display is not None and baselines is not None:
-        n_folds = int(t1["n_folds"].max()) if t1 is not None else 0
         about = [f"{k}: {baselines.meta[k]}" for k in ("preprocess",) if k in baselines.meta]
         if baselines.data_name:
             about.insert(0, f"data: {baselines.data_name}")
-        add(
-            f"Mean ± sd over {n_folds} cross-validation folds (`{baselines.dir}/folds.csv`"
-            + (f"; {', '.join(about)}" if about else "")
-            + "); the paper's Table 1 beside.\n"
-        )
-        for warning in baseline_warnings(runs, baselines):
-            add(f"**Note:** {warning}\n")
-        add(to_markdown(t1_display))
-        add(f"\nFiles: `table1.csv`, `table1.md`, `table1.tex`; {_fig_ref(figures, 'figure1')}\n")
-    else:
-        add(
-            "No baselines found (looked for `<sweep_dir>/baselines/*/folds.csv` and "
-            "`outputs/baselines/*/folds.csv`): run `make baselines` or pass `baselines_dir=`.\n"
-        )
-
-    add("\n## Table 2 — BERT by freeze mode\n")
-    add(
-        "Mean ± sd over runs (seeds) of test-set metrics; `trainable layers` counts the encoder "
-        "layers trained. The paper's columns are shown for its own modes (all = frozen, "
-        "none = unfrozen, last2) on its dataset only.\n"
-    )
-    add(to_markdown(t2_display))
-    add(f"\n{paper.F1_NOTE}\n")
-    add("\nFiles: `table2.csv`, `table2.md`, `table2.tex`.\n")
-
-    # ------------------------------------------------------------------ figures
-    add("\n## Figures\n")
-    for info in figures.values():
-        add(f"![{info.title}]({_rel(info.png, out_dir)})\n")
-        add(f"*{info.title}* (`{_rel(info.png, out_dir)}`, `{_rel(info.svg, out_dir)}`)\n")
-
-    # ------------------------------------------------------------------ tests
-    add("\n## Statistical tests\n")
-    add(
-        f"Two-sided tests at α={alpha:g}. **Welch's t-test** (unequal variances, "
-        "Welch–Satterthwaite df; the paper's test) on per-run scores; **Holm** correction "
-        "across all pairs of one metric and test type (`p_holm`); **Mann–Whitney U** as a "
-        f"rank-based check; **bootstrap** {100 * (1 - alpha):g}% CI of the mean difference "
-        f"(percentile, {n_boot} resamples, seed {seed}); **Hedges' g** (pooled sd, "
-        "small-sample corrected); **MDE** = the smallest true difference a two-sample t-test "
-        f"would detect with power {power:g} at this n and the observed pooled sd, solved exactly "
-        "with the noncentral t distribution. `diff` = mean(a) − mean(b); for freeze modes "
-        "`a` is the mode with more trainable layers.\n"
-    )
-    if any(r["kind"] == "vs_baseline" and r["test"] == "welch" for r in stats):
-        add(
-            "\nBERT vs the best baseline (best feature set by mean accuracy) compares BERT's "
-            "per-seed scores on one holdout split with the baseline's per-fold CV scores: these "
-            "are **different resampling units**, so that Welch test is indicative only.\n"
-        )
-    if any(r["test"] == "nadeau_bengio" for r in stats):
-        add(
-            "\nRuns with a `fold` are also compared fold by fold with the **Nadeau–Bengio "
-            "corrected resampled t-test** (variance inflated by (1/k + n_test/n_train) for the "
-            "overlap of CV training sets; df = k − 1; CI from the corrected t; BERT scores "
-            "averaged over seeds within a fold).\n"
-        )
+        t1_ctx = {
+            "n_folds": int(t1["n_folds"].max()) if t1 is not None else 0,
+            "dir": baselines.dir,
+            "about": f"; {', '.join(about)}" if about else "",
+            "warnings": baseline_warnings(runs, baselines),
+            "table": to_markdown(t1_display),
+            "figure": _fig_ref(figures, "figure1"),
+        }
     check = paper_check(stats)
-    if not check.empty:
-        add(
-            "\nThe paper's Welch tests on accuracy (frozen first, so t < 0 means the frozen "
-            "model scored lower) beside the same tests on these runs:\n"
-        )
-        add(to_markdown(check))
+    metric_tables = []
     for metric in metrics:
         table = stats_display(stats, metric)
-        if table.empty:
-            continue
-        add(f"\n### {METRIC_LABELS.get(metric, metric)}\n")
-        add(to_markdown(table.drop(columns="metric")))
-    add("\nAll numbers: `stats.json`.\n")
-
-    # ------------------------------------------------------------------ studies
+        if not table.empty:
+            metric_tables.append(
+                {
+                    "label": METRIC_LABELS.get(metric, metric),
+                    "table": to_markdown(table.drop(columns="metric")),
+                }
+            )
+    studies_ctx = None
     if studies:
-        add("\n## Studies\n")
-        if "layers" in studies:
-            add("### Accuracy vs number of trainable layers\n")
-            add(to_markdown(studies["layers"]))
-            if "figure3" in figures:
-                add(f"\n{_fig_ref(figures, 'figure3')}\n")
-        if "lr_grid" in studies:
-            add("\n### Learning-rate grid (mean ± sd over seeds)\n")
-            add(to_markdown(studies["lr_grid"]))
+        studies_ctx = {
+            "layers": to_markdown(studies["layers"]) if "layers" in studies else None,
+            "figure3": _fig_ref(figures, "figure3") if "figure3" in figures else None,
+            "params": to_markdown(studies["params"]) if "params" in studies else None,
+            "figure4": _fig_ref(figures, "figure4") if "figure4" in figures else None,
+            "lr_grid": to_markdown(studies["lr_grid"]) if "lr_grid" in studies else None,
+        }
+    per_group = runs.groupby("group")["seed"].count()
+    return {
+        "paper_ref": paper.PAPER,
+        "sweep_dir": sweep_dir,
+        "n_runs": len(runs),
+        "n_groups": runs["group"].nunique(),
+        "baselines_txt": f"`{baselines.dir}`" if baselines is not None else "none found",
+        "setup_table": to_markdown(setup_table(runs)),
+        "grouping": bool(runs["family"].nunique() > 1 or keys or per_mode),
+        "varied": ", ".join(f"`{key_label(k)}`" for k in keys),
+        "per_mode": per_mode_lines,
+        "several_datasets": bool(runs.attrs.get("several_datasets")),
+        "per_group": ", ".join(f"{g}: {n}" for g, n in per_group.items()),
+        "problems": bool(problems),
+        "problem_counts": problem_counts(problems) if problems else "",
+        "problems_table": to_markdown(problems_table(problems)) if problems else "",
+        "t1": t1_ctx,
+        "t2_table": to_markdown(t2_display),
+        "f1_note": paper.F1_NOTE,
+        "figures": [
+            {"title": i.title, "png": _rel(i.png, out_dir), "svg": _rel(i.svg, out_dir)}
+            for i in figures.values()
+        ],
+        "alpha": f"{alpha:g}",
+        "ci_level": f"{100 * (1 - alpha):g}",
+        "power": f"{power:g}",
+        "n_boot": n_boot,
+        "seed": seed,
+        "vs_baseline_welch": any(
+            r["kind"] == "vs_baseline" and r["test"] == "welch" for r in stats
+        ),
+        "nadeau_bengio": any(r["test"] == "nadeau_bengio" for r in stats),
+        "paper_check": None if check.empty else to_markdown(check),
+        "metric_tables": metric_tables,
+        "studies": studies_ctx,
+        "conclusion": conclusion(stats, t2, t1, metrics, alpha),
+        "tail": [],
+    }
 
-    # ------------------------------------------------------------------ conclusion
-    add("\n## Conclusion\n")
-    add("Generated from the numbers above.\n")
-    for line in conclusion(stats, t2, t1, metrics, alpha):
-        add(f"- {line}")
-    if problems:
-        add(
-            f"- Caveat: {problem_counts(problems)} run(s) are not included; the sample sizes "
-            "above are what was available."
-        )
-    return "\n".join(md).rstrip() + "\n"
+
+def render_template(name: str, context: Mapping[str, Any]) -> str:
+    """Render ``templates/<name>`` (one template line = one output line)."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # noqa: S701 - Markdown, not HTML
+    )
+    return env.get_template(name).render(**context).rstrip() + "\n"
+
+
+def render_report(**kwargs: Any) -> str:
+    """report.md: :func:`report_context` rendered through ``templates/report.md.j2``."""
+    return render_template("report.md.j2", report_context(**kwargs))
 
 
 def paper_check(stats: Sequence[Mapping[str, Any]]) -> pd.DataFrame:

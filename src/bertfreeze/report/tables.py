@@ -13,34 +13,16 @@ from typing import Any
 
 import pandas as pd
 
+from bertfreeze.atomic import atomic_write_csv, atomic_write_text
 from bertfreeze.report import paper
 from bertfreeze.report.collect import Baselines, group_order
+from bertfreeze.report.fmt import num as _num
+from bertfreeze.report.fmt import pm as _pm
+from bertfreeze.report.fmt import signed as _signed
+from bertfreeze.schema import METRICS
 
 TABLE2_METRICS = ("accuracy", "f1", "precision", "recall")
-METRIC_LABELS = {
-    "accuracy": "accuracy",
-    "f1": "F1",
-    "precision": "precision",
-    "recall": "recall",
-    "auroc": "AUROC",
-    "loss": "loss",
-}
-
-
-def _num(value: Any, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
-def _pm(mean: float, sd: float, digits: int = 3) -> str:
-    if mean is None or math.isnan(mean):
-        return "—"
-    if sd is None or math.isnan(sd):
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {sd:.{digits}f}"
+METRIC_LABELS = {name: m.display for name, m in METRICS.items()}
 
 
 def table1(baselines: Baselines) -> pd.DataFrame:
@@ -93,6 +75,9 @@ def table2(runs: pd.DataFrame) -> pd.DataFrame:
             "backbone": first["backbone"],
             "freeze": first["freeze"],
             "trainable_layers": first["n_trainable_layers"],
+            "trainable_params": pd.to_numeric(sub.get("trainable_params"), errors="coerce").median()
+            if "trainable_params" in sub
+            else math.nan,
             "n_runs": len(sub),
             "seeds": " ".join(str(s) for s in sorted(sub["seed"].unique())),
         }
@@ -116,6 +101,10 @@ def table2_display(t2: pd.DataFrame) -> pd.DataFrame:
     several = t2["family"].nunique() > 1
     out = pd.DataFrame({"group" if several else "freeze": t2["group" if several else "freeze"]})
     out["trainable layers"] = [_num(v if math.isnan(v) else int(v)) for v in t2.trainable_layers]
+    if "trainable_params" in t2 and t2["trainable_params"].notna().any():
+        out["trainable params"] = [
+            "" if math.isnan(v) else f"{int(v):,}" for v in t2["trainable_params"]
+        ]
     out["n runs"] = t2["n_runs"].astype(int)
     for m in TABLE2_METRICS:
         out[METRIC_LABELS[m]] = [
@@ -151,12 +140,6 @@ def stats_display(records: Sequence[dict[str, Any]], metric: str | None = None) 
             }
         )
     return pd.DataFrame(rows)
-
-
-def _signed(value: float, digits: int = 3) -> str:
-    if value is None or math.isnan(value):
-        return "—"
-    return f"{value:+.{digits}f}"
 
 
 # ----------------------------------------------------------------------------- formats
@@ -224,7 +207,7 @@ def write_table(
 ) -> dict[str, Path]:
     """``<stem>.csv`` (numbers), ``<stem>.md`` and ``<stem>.tex`` (formatted)."""
     paths = {fmt: stem.with_suffix(f".{fmt}") for fmt in ("csv", "md", "tex")}
-    numeric.to_csv(paths["csv"], index=False)
-    paths["md"].write_text(to_markdown(display), encoding="utf-8")
-    paths["tex"].write_text(to_latex(display, caption=caption, label=label), encoding="utf-8")
+    atomic_write_csv(numeric, paths["csv"])
+    atomic_write_text(paths["md"], to_markdown(display))
+    atomic_write_text(paths["tex"], to_latex(display, caption=caption, label=label))
     return paths
