@@ -57,7 +57,7 @@ def timed(df: Any, cfg: dict[str, Any]) -> tuple[float, float]:
     """Wall seconds and mean CV accuracy of one cold ``run_baselines`` call."""
     cold_start()
     start = time.perf_counter()
-    res = run_baselines(df, cfg)
+    res = run_baselines(df, cfg, quiet=True)
     return time.perf_counter() - start, float(res["accuracy"].mean())
 
 
