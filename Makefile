@@ -65,10 +65,10 @@ results-notebook: ## Re-execute notebooks/results.ipynb in place (reads results/
 		--ClearMetadataPreprocessor.enabled=True \
 		--ClearMetadataPreprocessor.clear_notebook_metadata=False notebooks/results.ipynb
 
-bench: ## CPU benchmarks, ratios measured side by side (bench/results, docs/benchmarks.md)
+bench: ## CPU benchmarks, side by side, with MFU (bench/results, docs/benchmarks.md; ~15 min idle)
 	$(PY) -m bench.run $(ARGS)
 
-bench-quick: ## Smoke-test the CPU benchmarks (~1-3 min; bench/results/quick/)
+bench-quick: ## Smoke-test the CPU benchmarks (minutes; bench/results/quick/; CI runs it on a tiny model)
 	$(PY) -m bench.run --quick $(ARGS)
 
 bench-gpu: ## The GPU throughput benchmark (run on an H100/H200 machine)

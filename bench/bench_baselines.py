@@ -1,20 +1,21 @@
-"""Baselines wall time: the project's ``run_baselines`` vs a plain sequential scikit-learn loop.
+"""Baselines wall time: two effects, each on its own line, interleaved repetitions.
 
-Both sides fit the same models (TF-IDF / count / hashing(2**20) features + L2 logistic
-regression, C=1) on the same 10 stratified folds of the real tweets, in one process, one after
-the other, and their mean accuracies must agree:
+Both lines run :func:`bertfreeze.baselines.run_baselines` (TF-IDF / count / hashing(2**20)
+features + L2 logistic regression, C=1, the same 10 stratified folds of the real tweets) and
+change exactly one thing:
 
-- ``ours``: :func:`bertfreeze.baselines.run_baselines` with the default options: the
-  (features x folds) task list over all cores with joblib (worker start-up included, as a CLI
-  run pays it), liblinear's dual solver, and each text tokenised once per worker.
-- ``plain``: the textbook loop a user would write: stock vectorizers and
-  ``LogisticRegression(max_iter=1000)`` (scikit-learn's default lbfgs solver), ``for`` features,
-  ``for`` folds, one core.
-- ``seq_ours``: our exact pipelines in the same sequential loop (isolates what parallelism adds).
+- **solver**: liblinear's dual solver (ours) vs scikit-learn's default lbfgs (``max_iter=1000``),
+  both sequential (``n_jobs=1``);
+- **parallelism**: ``n_jobs=-1`` (joblib over all cores, worker start-up included, as a CLI run
+  pays it) vs ``n_jobs=1``, both liblinear.
+
+Every repetition runs the three configurations in a rotating order, from a cold start (the
+per-process token cache cleared and joblib's reusable workers shut down), so that machine load
+and warm caches hit every side alike; each side's time is the median over repetitions.
 
     python -m bench.bench_baselines [path/to/train.csv]   # default: $BERTFREEZE_DATA
 
-``ratio = plain_s / ours_s`` (> 1: ours is faster).
+``ratio = naive_s / ours_s`` (> 1: ours is faster).
 """
 
 from __future__ import annotations
@@ -23,77 +24,81 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.base import clone
-from sklearn.feature_extraction.text import CountVectorizer, HashingVectorizer, TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score
-from sklearn.pipeline import Pipeline
 
-from bertfreeze.baselines import FEATURES, make_pipeline, run_baselines
+from bertfreeze.baselines import FEATURES, run_baselines
 from bertfreeze.data import DataSpec, load_dataset
 from bertfreeze.settings import settings
-from bertfreeze.splits import kfold_splits
+from bertfreeze.text import clear_token_cache
 
 N_FOLDS, SPLIT_SEED = 10, 42
+SIDES: dict[str, dict[str, Any]] = {
+    "liblinear_seq": {"solver": "liblinear", "n_jobs": 1},
+    "lbfgs_seq": {"solver": "lbfgs", "n_jobs": 1},
+    "liblinear_par": {"solver": "liblinear", "n_jobs": -1},
+}
 
 
-def plain_pipeline(features: str) -> Pipeline:
-    """The textbook pipeline: stock vectorizer + LogisticRegression with sklearn's defaults."""
-    vec = {
-        "tfidf": TfidfVectorizer(),
-        "count": CountVectorizer(),
-        "hashing": HashingVectorizer(n_features=2**20),
-    }[features]
-    return Pipeline([("vec", vec), ("clf", LogisticRegression(max_iter=1000))])
+def cold_start() -> None:
+    """Forget the token cache and joblib's warm workers (each CLI run starts without them)."""
+    clear_token_cache()
+    try:
+        from joblib.externals.loky import get_reusable_executor
+
+        get_reusable_executor().shutdown(wait=True)
+    except ImportError:  # pragma: no cover - joblib without loky
+        pass
 
 
-def sequential_loop(
-    texts: np.ndarray, labels: np.ndarray, build: Callable[[str], Pipeline]
-) -> list[float]:
-    """``for`` feature set, ``for`` fold: fit on the training part, accuracy on the test part."""
-    accs = []
-    for features in FEATURES:
-        pipe = build(features)
-        for train, test in kfold_splits(labels, N_FOLDS, SPLIT_SEED):
-            model = clone(pipe).fit(texts[train], labels[train])
-            accs.append(accuracy_score(labels[test], model.predict(texts[test])))
-    return accs
+def timed(df: Any, cfg: dict[str, Any]) -> tuple[float, float]:
+    """Wall seconds and mean CV accuracy of one cold ``run_baselines`` call."""
+    cold_start()
+    start = time.perf_counter()
+    res = run_baselines(df, cfg, quiet=True)
+    return time.perf_counter() - start, float(res["accuracy"].mean())
 
 
-def bench_baselines(data_path: str | Path, n_jobs: int = -1) -> dict[str, Any]:
-    """Time ours and the plain loop side by side; mean CV accuracy (all features x folds) of each."""
+def bench_baselines(data_path: str | Path, reps: int = 3, n_folds: int = N_FOLDS) -> dict[str, Any]:
+    """Time the three configurations, ``reps`` rotating rounds; medians and accuracies."""
     df = load_dataset(DataSpec(path=str(data_path)))
-    texts = df["text"].astype(str).to_numpy(dtype=object)
-    labels = df["label"].to_numpy(dtype=int)
-    cfg: dict[str, Any] = {
+    base: dict[str, Any] = {
         "features": list(FEATURES),
-        "n_jobs": n_jobs,
-        "data": {"split_seed": SPLIT_SEED, "n_folds": N_FOLDS},
+        "data": {"split_seed": SPLIT_SEED, "n_folds": n_folds},
     }
-    start = time.perf_counter()
-    ours = run_baselines(df, cfg, quiet=True)
-    ours_s = time.perf_counter() - start
-
-    start = time.perf_counter()
-    seq_ours = sequential_loop(texts, labels, lambda f: make_pipeline(f, cfg))
-    seq_ours_s = time.perf_counter() - start
-
-    start = time.perf_counter()
-    plain = sequential_loop(texts, labels, plain_pipeline)
-    plain_s = time.perf_counter() - start
+    names = list(SIDES)
+    times: dict[str, list[float]] = {k: [] for k in names}
+    accs: dict[str, float] = {}
+    orders = []
+    quiet = os.environ.get("BERTFREEZE_QUIET")
+    os.environ["BERTFREEZE_QUIET"] = "1"
+    try:
+        for r in range(reps):
+            order = names[r % len(names) :] + names[: r % len(names)]
+            orders.append(order)
+            for name in order:
+                t, acc = timed(df, {**base, **SIDES[name]})
+                times[name].append(round(t, 3))
+                accs[name] = round(acc, 6)
+    finally:
+        if quiet is None:
+            os.environ.pop("BERTFREEZE_QUIET", None)
+        else:
+            os.environ["BERTFREEZE_QUIET"] = quiet
+    median = {k: round(float(np.median(v)), 3) for k, v in times.items()}
     return {
-        "ours_s": round(ours_s, 3),
-        "plain_s": round(plain_s, 3),
-        "ratio": round(plain_s / ours_s, 2),
-        "acc_ours": round(float(ours["accuracy"].mean()), 6),
-        "acc_plain": round(float(np.mean(plain)), 6),
-        "seq_ours_s": round(seq_ours_s, 3),
-        "acc_seq_ours": round(float(np.mean(seq_ours)), 6),
+        "sides": SIDES,
+        "times_s": times,
+        "median_s": median,
+        "acc": accs,
+        "reps": reps,
+        "n_folds": n_folds,
+        "orders": orders,
+        "solver_ratio": round(median["lbfgs_seq"] / median["liblinear_seq"], 2),
+        "parallel_ratio": round(median["liblinear_seq"] / median["liblinear_par"], 2),
+        "rows": len(df),
         "cpu_count": os.cpu_count() or 1,
         "load_avg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
     }

@@ -14,8 +14,13 @@ output says so on every such line.
   (e) peak RSS of a MiniLM fine-tuning run (a ``train.py`` subprocess) and cache sizes on disk.
 
 The accuracy of the naive side is measured by an *equivalence check*: both sides start from
-the same weights, train on the same batches with the same dropout masks, and are scored on the
-same test tweets. (The full runs of our side give its real accuracy.)
+the same weights, train on the same batches with dropout off (so nothing random differs), and
+are scored on the same test tweets. (The full runs of our side give its real accuracy.)
+
+Every side runs at the precision :func:`bertfreeze.precision.resolve_precision` picks for this
+machine (``--precision auto``: bf16-mixed only where bf16 is native, else 32-true), and every
+training line carries its model FLOP utilisation (:mod:`bench.flops`) against a dense-matmul
+peak measured in the same benchmark at the same precision and thread count.
 """
 
 from __future__ import annotations
@@ -38,6 +43,10 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from bench import flops
+from bertfreeze.errors import UserError
+from bertfreeze.precision import PrecisionChoice, resolve_precision
 
 REPO = Path(__file__).resolve().parents[1]
 THREADS = 2
@@ -87,12 +96,15 @@ class Sizes:
     check_batches: int  # batches of the equivalence checks
     full_epochs: bool  # (c): train our side for a real epoch (accuracy + extrapolation check)
     rss_batches: int
+    trainer_rounds: int = 1  # (c2): full epochs per side, in alternating order
+    baseline_reps: int = 1  # (d): interleaved repetitions per side
+    peak_seconds: float = 0.5  # per matmul shape, for the MFU denominator
 
     @classmethod
     def make(cls, quick: bool) -> Sizes:
         if quick:
-            return cls(True, 600, 2, 4, 4, 2, 2, 3, False, 3)
-        return cls(False, None, N_SEEDS, 24, 24, 6, 4, 24, True, 20)
+            return cls(True, 600, 2, 4, 4, 2, 2, 3, False, 3, 1, 1, 0.1)
+        return cls(False, None, N_SEEDS, 24, 24, 6, 4, 24, True, 20, 2, 3, 0.5)
 
 
 @dataclass
@@ -104,6 +116,8 @@ class Ctx:
     sizes: Sizes
     work: Path
     full_accuracy: bool = False
+    precision_requested: str = "auto"
+    overrides: tuple[str, ...] = ()  # Hydra overrides for every training config (e.g. a model)
     notes: dict[str, Any] = field(default_factory=dict)
     _df: Any = None
     _split: Any = None
@@ -114,11 +128,21 @@ class Ctx:
     def cache_root(self) -> Path:
         return self.work / "cache"
 
+    @property
+    def precision(self) -> PrecisionChoice:
+        """What every side runs at here (bench's default: auto, as training's)."""
+        return resolve_precision(self.precision_requested, "cpu")
+
     def cfg(self, freeze: str, tag: str, *extra: str) -> Any:
-        """The composed training config (conf/train.yaml), as ``python train.py`` would see it."""
+        """The composed training config (conf/train.yaml), as ``python train.py`` would see it.
+
+        Precision (``trainer.precision``, ``cache.bf16``) is resolved in place exactly as
+        ``train()`` resolves it, so direct cache builds here run at the training precision.
+        """
         from hydra import compose, initialize_config_dir
 
         from bertfreeze.paths import CONF_DIR
+        from bertfreeze.train_task import apply_precision
 
         run_dir = self.work / "runs" / tag
         overrides = [
@@ -126,10 +150,18 @@ class Ctx:
             f"data.path={self.data_path}",
             f"paths.output_dir={run_dir}",
             "trainer.accelerator=cpu",
+            *(
+                []
+                if any(x.startswith("trainer.precision=") for x in extra)
+                else [f"trainer.precision={self.precision_requested}"]
+            ),
+            *self.overrides,
             *extra,
         ]
         with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-            return compose("train", overrides=overrides)
+            cfg = compose("train", overrides=overrides)
+        apply_precision(cfg)
+        return cfg
 
     def run_dir(self, tag: str) -> Path:
         d = self.work / "runs" / tag
@@ -177,15 +209,19 @@ class Ctx:
         return self._tokenizer
 
 
-def make_ctx(data_path: str | Path, quick: bool, full_accuracy: bool = False) -> Ctx:
+def make_ctx(
+    data_path: str | Path,
+    quick: bool,
+    full_accuracy: bool = False,
+    precision: str = "auto",
+    overrides: Sequence[str] = (),
+) -> Ctx:
     """A private work dir and feature cache (so cache builds are really measured)."""
     quiet_libraries()
     set_threads()
     source = Path(data_path).expanduser().resolve()
     if not source.is_file():
-        raise SystemExit(
-            f"error: tweets CSV not found: {source} — set BERTFREEZE_DATA or pass --data PATH"
-        )
+        raise UserError(f"tweets CSV not found: {source} — set BERTFREEZE_DATA or pass --data PATH")
     work = Path(tempfile.mkdtemp(prefix="bertfreeze-bench-"))
     os.environ["BERTFREEZE_CACHE"] = str(work / "cache")
     sizes = Sizes.make(quick)
@@ -197,7 +233,8 @@ def make_ctx(data_path: str | Path, quick: bool, full_accuracy: bool = False) ->
         df = df.sample(n=min(sizes.n_rows, len(df)), random_state=0)
         path = work / "subset.csv"
         df.to_csv(path, index=False)
-    return Ctx(path, source, sizes, work, full_accuracy)
+    resolve_precision(precision, "cpu")  # a bad --precision fails before any work
+    return Ctx(path, source, sizes, work, full_accuracy, precision, tuple(overrides))
 
 
 def cleanup(ctx: Ctx) -> None:
@@ -331,15 +368,26 @@ class Stepper:
 def equivalence_check(
     ours: Stepper, naive: Stepper, batches: Sequence[np.ndarray], ctx: Ctx
 ) -> dict[str, Any]:
-    """Same init, same batches, same dropout masks: do both sides learn the same model?"""
+    """Same init, same batches, dropout off: do both sides learn the same model?
+
+    Dropout is switched off (``eval()`` while training: BERT has no batch norm, so eval mode
+    differs from train mode only by dropout): seeding alone would not give both sides the same
+    masks when their tensors differ in shape (padding to 128 vs dynamic padding).
+    """
     naive.clf.load_state_dict(ours.clf.state_dict())
     ours.reset_optimizer()
     naive.reset_optimizer()
     set_threads()
     t_ours = t_naive = 0.0
-    for i, rows in enumerate(batches):
-        t_ours += ours.step(rows, seed=10_000 + i)
-        t_naive += naive.step(rows, seed=10_000 + i)
+    ours.module.eval()
+    naive.module.eval()
+    try:
+        for i, rows in enumerate(batches):
+            t_ours += ours.step(rows, seed=10_000 + i)
+            t_naive += naive.step(rows, seed=10_000 + i)
+    finally:
+        ours.train_mode()
+        naive.train_mode()
     test = ctx.split.test
     y = ctx.labels[test]
     lengths = ctx.tokens.lengths
@@ -349,6 +397,7 @@ def equivalence_check(
         "train_batches": len(batches),
         "train_rows": int(sum(len(b) for b in batches)),
         "test_rows": len(test),
+        "dropout": "off",
         "acc_ours": round(float(((p_ours >= 0.5) == y).mean()), 4),
         "acc_naive": round(float(((p_naive >= 0.5) == y).mean()), 4),
         "max_abs_prob_diff": float(np.abs(p_ours - p_naive).max()),
@@ -360,7 +409,7 @@ def equivalence_check(
 
 def check_note(check: dict[str, Any]) -> str:
     return (
-        f"equivalence check ({check['train_batches']} batches, same init/batches/dropout): "
+        f"equivalence check ({check['train_batches']} batches, same init/batches, dropout off): "
         f"test acc {check['acc_ours']:.4f} vs {check['acc_naive']:.4f}, "
         f"{100 * check['prediction_agreement']:.1f}% same predictions, "
         f"max |dp| {check['max_abs_prob_diff']:.2g}"
@@ -374,24 +423,70 @@ def line(
     naive: tuple[str, float, str],
     target: float | None,
     method: str,
-    extrapolated: bool,
+    stars: tuple[bool, bool],
     notes: Sequence[str] = (),
+    model_flops: tuple[float, float] | None = None,
+    peak: flops.Peak | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    """One row of the table: both timings, the ratio naive/ours, both accuracies."""
+    """One row of the table: both timings, the ratio naive/ours, both accuracies.
+
+    ``stars``: (ours, naive) — which side's time was extrapolated from sampled steps rather
+    than measured in full; the table stars each such time. ``model_flops`` (ours, naive) and
+    ``peak`` give each side's model FLOP utilisation.
+    """
     ratio = naive[1] / ours[1] if ours[1] > 0 else float("nan")
+
+    def side(s: tuple[str, float, str], star: bool, i: int) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": s[0],
+            "seconds": round(s[1], 2),
+            "accuracy": s[2],
+            "extrapolated": bool(star),
+        }
+        if model_flops is not None:
+            out["model_flops"] = float(model_flops[i])
+            if peak is not None:
+                u = flops.mfu(model_flops[i], s[1], peak)
+                out["mfu"] = None if u is None else round(u, 4)
+        return out
+
     return {
         "key": key,
         "label": label,
-        "ours": {"name": ours[0], "seconds": round(ours[1], 2), "accuracy": ours[2]},
-        "naive": {"name": naive[0], "seconds": round(naive[1], 2), "accuracy": naive[2]},
+        "ours": side(ours, stars[0], 0),
+        "naive": side(naive, stars[1], 1),
         "ratio": round(ratio, 2),
         "target": target,
         "met": None if target is None else bool(ratio >= target),
         "method": method,
-        "extrapolated": extrapolated,
+        "extrapolated": any(stars),
         "notes": list(notes),
         **extra,
+    }
+
+
+def skipped_line(key: str, label: str, reason: str) -> dict[str, Any]:
+    """A line that was deliberately not measured here, with the reason in its place."""
+    return {"key": key, "label": label, "skipped": reason, "target": None, "met": None}
+
+
+def measure_peak(ctx: Ctx) -> flops.Peak:
+    """The MFU denominator: dense matmul at this run's precision and thread count."""
+    set_threads()
+    return flops.matmul_peak(ctx.precision.bf16, THREADS, seconds=ctx.sizes.peak_seconds)
+
+
+def best_peak(*peaks: flops.Peak) -> flops.Peak:
+    """The faster of peaks measured before and after a benchmark (the stricter denominator)."""
+    return max(peaks, key=lambda p: p.flops_per_s)
+
+
+def peak_record(before: flops.Peak, after: flops.Peak) -> dict[str, Any]:
+    return {
+        "used": best_peak(before, after).as_record(),
+        "before": before.as_record(),
+        "after": after.as_record(),
     }
 
 
@@ -440,7 +535,12 @@ def _prefix_entries(ctx: Ctx) -> list[dict[str, Any]]:
 
 # -- (a) frozen sweep ------------------------------------------------------------------------
 def bench_frozen_sweep(ctx: Ctx) -> dict[str, Any]:
-    """freeze=all, N seeds x 3 epochs: cached features + N real runs vs re-encoding each epoch."""
+    """freeze=all, N seeds x 3 epochs: cached features + N real runs vs re-encoding each epoch.
+
+    The headline (a) is the cache alone: the re-encoding side gets our length-bucketed batches
+    too, and our side's time includes building the cache. (a2) shows the plain random batches a
+    naive loop would use (cache + bucketing together), for reference only.
+    """
     from bertfreeze.build import build_classifier, build_inputs
     from bertfreeze.datamodule import Collate, RowInputs
 
@@ -450,15 +550,19 @@ def bench_frozen_sweep(ctx: Ctx) -> dict[str, Any]:
     optim = _optim(cfg)
     lengths = ctx.tokens.lengths
     n_train = len(ctx.split.train)
+    bf16 = ctx.precision.bf16
+    peak_before = measure_peak(ctx)
 
     # The naive side: the same frozen model, the encoder re-run over every training batch.
     naive_clf, tokenizer, _ = build_classifier(cfg)
     tok_inputs = RowInputs("tokens", ctx.tokens, pad_id=tokenizer.pad_token_id or 0)
     collate_tok = Collate(tok_inputs, ctx.labels)
-    naive = Stepper(naive_clf, optim, 0, collate_tok, frozen_prefix_eval=naive_clf.n_layers)
+    naive = Stepper(
+        naive_clf, optim, 0, collate_tok, frozen_prefix_eval=naive_clf.n_layers, bf16=bf16
+    )
     variants = {
+        "bucketed": _epoch_batches(ctx, bucket=True),  # our length-bucketed batches (headline)
         "random": _epoch_batches(ctx, bucket=False),  # plain shuffled batches, padded to batch max
-        "bucketed": _epoch_batches(ctx, bucket=True),  # our length-bucketed batches
     }
     n_batches = {k: len(v) for k, v in variants.items()}
     rng = np.random.default_rng(0)  # spread narrow and wide picks over the chunks at random
@@ -492,7 +596,7 @@ def bench_frozen_sweep(ctx: Ctx) -> dict[str, Any]:
     assert cached and inputs.kind == "features", "freeze=all should use the feature cache"
 
     # Equivalence check: the cached head vs the re-encoding head on the same batches.
-    ours_step = Stepper(clf, optim, start, Collate(inputs, ctx.labels))
+    ours_step = Stepper(clf, optim, start, Collate(inputs, ctx.labels), bf16=bf16)
     check = equivalence_check(ours_step, naive, variants["bucketed"][: sz.check_batches], ctx)
     _say(f"a: {check_note(check)}")
 
@@ -507,53 +611,67 @@ def bench_frozen_sweep(ctx: Ctx) -> dict[str, Any]:
                 "fit_s": metrics["fit_time_s"],
                 "test_accuracy": metrics["test"]["accuracy"],
                 "cache": metrics["cache"],
+                "precision": metrics.get("precision"),
             }
         )
         _say(f"a: seed {seed}: {wall:.1f} s, test acc {metrics['test']['accuracy']:.4f}")
         naive_chunk(seed + 1)
     load_after = load_avg()
+    peak_after = measure_peak(ctx)
+    peak = best_peak(peak_before, peak_after)
 
     cached_total = build_s + sum(r["wall_s"] for r in runs)
     acc_mean, acc_sd = mean_sd([r["test_accuracy"] for r in runs])
     n_epochs = sz.n_seeds * EPOCHS
     est = {k: float(np.mean(times[k])) * n_batches[k] * n_epochs for k in variants}
+    train_tokens = int(lengths[ctx.split.train].sum())
     tokens = {
-        "real": int(lengths[ctx.split.train].sum()),
+        "real": train_tokens,
         "random": padded_tokens(variants["random"], lengths),
         "bucketed": padded_tokens(variants["bucketed"], lengths),
     }
+    params = flops.path_params(clf, clf.n_layers)
+    flops_ours = flops.forward_flops(
+        params.frozen_tokenwise, int(lengths.sum())
+    ) + n_epochs * flops.training_flops(params, 0, n_train, frozen_forward=False)
+    flops_naive = n_epochs * flops.training_flops(params, train_tokens, n_train, True)
     acc_ours = f"{acc_mean:.4f} ± {acc_sd:.4f} ({sz.n_seeds} full runs)"
     acc_naive = (
         f"same model (by construction); check {check['acc_naive']:.4f} vs {check['acc_ours']:.4f}"
     )
     notes = [check_note(check)]
     method = (
-        f"ours measured in full: feature build {build_s:.0f} s + {sz.n_seeds} real train() runs "
-        f"(fit+val+test, checkpoints); naive side sampled: {len(times['random'])} + "
-        f"{len(times['bucketed'])} stratified steps (encoder forward + head step) interleaved "
-        f"with our runs, extrapolated to {n_epochs} epochs x {n_batches['random']} batches; "
-        f"naive side excludes val/test encoding (favours it)"
+        f"ours measured in full: feature build {build_s:.0f} s (counted) + {sz.n_seeds} real "
+        f"train() runs (fit+val+test, checkpoints); naive side sampled: {len(times['bucketed'])} "
+        f"+ {len(times['random'])} stratified steps (encoder forward + head step) interleaved "
+        f"with our runs, extrapolated to {n_epochs} epochs x {n_batches['bucketed']} batches; "
+        f"naive side excludes val/test encoding (favours it); precision "
+        f"{ctx.precision.precision} on both sides"
     )
     lines = [
         line(
             "a",
-            f"frozen sweep: {sz.n_seeds} seeds x {EPOCHS} epochs (freeze=all)",
-            ("cached features", cached_total, acc_ours),
-            ("re-encode every epoch (plain random batches)", est["random"], acc_naive),
+            f"frozen sweep: {sz.n_seeds} seeds x {EPOCHS} epochs (freeze=all), cache alone",
+            ("cached features, build counted", cached_total, acc_ours),
+            ("re-encode every epoch (our bucketed batches)", est["bucketed"], acc_naive),
             20.0,
             method,
-            True,
+            (False, True),
             notes,
+            (flops_ours, flops_naive),
+            peak,
         ),
         line(
             "a2",
-            "  same, naive side with our bucketed batches (cache effect alone)",
-            ("cached features", cached_total, acc_ours),
-            ("re-encode every epoch (bucketed batches)", est["bucketed"], acc_naive),
+            "  same, naive side with plain random batches (cache + bucketing; reference)",
+            ("cached features, build counted", cached_total, acc_ours),
+            ("re-encode every epoch (plain random batches)", est["random"], acc_naive),
             None,
             method,
-            True,
+            (False, True),
             notes,
+            (flops_ours, flops_naive),
+            peak,
         ),
     ]
     entries = _prefix_entries(ctx)
@@ -571,6 +689,8 @@ def bench_frozen_sweep(ctx: Ctx) -> dict[str, Any]:
             },
             "batches_per_epoch": n_batches,
             "tokens_per_epoch": tokens,
+            "path_params": params.as_record(),
+            "peak": peak_record(peak_before, peak_after),
             "equivalence_check": check,
             "feature_cache_bytes": sum(e["bytes"] for e in entries if e["features"]),
             "load_avg_before": load_before,
@@ -579,9 +699,14 @@ def bench_frozen_sweep(ctx: Ctx) -> dict[str, Any]:
     }
 
 
-# -- (b) one last2 epoch ------------------------------------------------------------------------
+# -- (b) last2: one run and one sweep ----------------------------------------------------------
 def bench_last2_epoch(ctx: Ctx) -> dict[str, Any]:
-    """Train the top 2 layers + head for one epoch: from cached layer-4 states vs full forward."""
+    """Train the top 2 layers + head from cached layer-k states vs the full forward.
+
+    Two lines, both with the prefix build counted: (b1) one run of ``EPOCHS`` epochs pays the
+    whole build; (b2) a sweep of ``n_seeds`` runs pays it once (amortised over the runs). The
+    training part of both sides is extrapolated from the same interleaved, stratified steps.
+    """
     from bertfreeze.build import build_classifier, build_inputs
     from bertfreeze.datamodule import Collate, RowInputs
 
@@ -590,8 +715,10 @@ def bench_last2_epoch(ctx: Ctx) -> dict[str, Any]:
     cfg = ctx.cfg("last2", "b-build")
     optim = _optim(cfg)
     lengths = ctx.tokens.lengths
+    bf16 = ctx.precision.bf16
+    peak_before = measure_peak(ctx)
 
-    _say("b: computing the frozen prefix (layers 0-3) once (cache miss) ...")
+    _say("b: computing the frozen prefix once (cache miss) ...")
     set_threads()
     load_before = load_avg()
     t0 = time.perf_counter()
@@ -603,8 +730,10 @@ def bench_last2_epoch(ctx: Ctx) -> dict[str, Any]:
 
     naive_clf, _, _ = build_classifier(cfg)
     tok_inputs = RowInputs("tokens", ctx.tokens, pad_id=tokenizer.pad_token_id or 0)
-    ours = Stepper(clf, optim, start, Collate(inputs, ctx.labels))
-    naive = Stepper(naive_clf, optim, 0, Collate(tok_inputs, ctx.labels), frozen_prefix_eval=start)
+    ours = Stepper(clf, optim, start, Collate(inputs, ctx.labels), bf16=bf16)
+    naive = Stepper(
+        naive_clf, optim, 0, Collate(tok_inputs, ctx.labels), frozen_prefix_eval=start, bf16=bf16
+    )
     batches = _epoch_batches(ctx, bucket=True)
     check = equivalence_check(ours, naive, batches[: sz.check_batches], ctx)
     _say(f"b: {check_note(check)}")
@@ -624,8 +753,8 @@ def bench_last2_epoch(ctx: Ctx) -> dict[str, Any]:
             t_ours.append(ours.step(rows))
             t_naive.append(naive.step(rows))
     n_b = len(batches)
-    est_ours = float(np.mean(t_ours)) * n_b
-    est_naive = float(np.mean(t_naive)) * n_b
+    epoch_ours = float(np.mean(t_ours)) * n_b
+    epoch_naive = float(np.mean(t_naive)) * n_b
 
     full = None
     if sz.full_epochs and ctx.full_accuracy:
@@ -637,40 +766,79 @@ def bench_last2_epoch(ctx: Ctx) -> dict[str, Any]:
             "test_accuracy": metrics["test"]["accuracy"],
         }
     load_after = load_avg()
+    peak_after = measure_peak(ctx)
+    peak = best_peak(peak_before, peak_after)
     entries = _prefix_entries(ctx)
     hidden_bytes = sum(e["bytes"] for e in entries if not e["features"] and e["start"] == start)
     acc_ours = f"{check['acc_ours']:.4f} (check)"
     if full:
         acc_ours = f"{full['test_accuracy']:.4f} (1 full epoch); {check['acc_ours']:.4f} (check)"
+    acc_naive = f"{check['acc_naive']:.4f} (check)"
+
+    params = flops.path_params(clf, start)
+    n_train = len(ctx.split.train)
+    train_tokens = int(lengths[ctx.split.train].sum())
+    build_flops = flops.forward_flops(params.frozen_tokenwise, int(lengths.sum()))
+    epoch_flops_ours = flops.training_flops(params, train_tokens, n_train, frozen_forward=False)
+    epoch_flops_naive = flops.training_flops(params, train_tokens, n_train, frozen_forward=True)
+    n_runs = sz.n_seeds
+    run_epochs, sweep_epochs = EPOCHS, n_runs * EPOCHS
     method = (
-        f"{len(t_ours)} stratified steps per side, interleaved step by step, extrapolated to "
-        f"{n_b} batches; prefix build ({build_s:.0f} s, once per sweep) reported separately"
+        f"training: {len(t_ours)} stratified steps per side, interleaved step by step, "
+        f"extrapolated to {n_b} batches per epoch ({epoch_ours:.1f} s vs {epoch_naive:.1f} s "
+        f"per epoch, {epoch_naive / epoch_ours:.2f}x); prefix build measured in full "
+        f"({build_s:.1f} s, all {len(ctx.labels)} rows) and added to ours; validation/test "
+        f"passes excluded on both sides; precision {ctx.precision.precision} on both sides"
     )
     if full:
         method += f"; real cached epoch: fit {full['fit_s']:.0f} s (incl. validation)"
+    bound = (
+        f"compute bound: an uncached step runs {n_layers} layers forward + {n_layers - start} "
+        f"backward (~{n_layers + 2 * (n_layers - start)} layer-forward units), a cached one "
+        f"{n_layers - start} + {n_layers - start} (~{3 * (n_layers - start)} units): caching alone "
+        f"can give at most ~{(n_layers + 2 * (n_layers - start)) / (3 * (n_layers - start)):.2f}x"
+    )
+    lines = [
+        line(
+            "b1",
+            f"one last2 run ({run_epochs} epochs), prefix build counted in full",
+            (
+                f"cached layer-{start} states + build",
+                build_s + run_epochs * epoch_ours,
+                acc_ours,
+            ),
+            (f"full {n_layers}-layer forward", run_epochs * epoch_naive, acc_naive),
+            None,
+            method,
+            (True, True),
+            [check_note(check), bound],
+            (build_flops + run_epochs * epoch_flops_ours, run_epochs * epoch_flops_naive),
+            peak,
+        ),
+        line(
+            "b2",
+            f"last2 sweep ({n_runs} seeds x {run_epochs} epochs), prefix build once "
+            f"(amortised: {build_s / n_runs:.1f} s per run)",
+            (
+                f"cached layer-{start} states + build",
+                build_s + sweep_epochs * epoch_ours,
+                acc_ours,
+            ),
+            (f"full {n_layers}-layer forward", sweep_epochs * epoch_naive, acc_naive),
+            2.5,
+            method,
+            (True, True),
+            [check_note(check), bound],
+            (build_flops + sweep_epochs * epoch_flops_ours, sweep_epochs * epoch_flops_naive),
+            peak,
+        ),
+    ]
     return {
-        "lines": [
-            line(
-                "b",
-                "one last2 epoch (top 2 layers + head train)",
-                (f"cached layer-{start} states", est_ours, acc_ours),
-                ("full 6-layer forward", est_naive, f"{check['acc_naive']:.4f} (check)"),
-                2.5,
-                method,
-                True,
-                [
-                    check_note(check),
-                    f"prefix cache build (once per sweep, all {len(ctx.labels)} rows): {build_s:.1f} s",
-                    f"compute bound: an uncached step runs {n_layers} layers forward + {n_layers - start} "
-                    f"backward (~{n_layers + 2 * (n_layers - start)} layer-forward units), a cached one "
-                    f"{n_layers - start} + {n_layers - start} (~{3 * (n_layers - start)} units): caching alone "
-                    f"can give at most ~{(n_layers + 2 * (n_layers - start)) / (3 * (n_layers - start)):.2f}x",
-                ],
-            )
-        ],
+        "lines": lines,
         "details": {
             "start_layer": start,
             "prefix_build_s": round(build_s, 2),
+            "epoch_s_est": {"ours": round(epoch_ours, 2), "naive": round(epoch_naive, 2)},
             "step_s": {
                 "ours": round(float(np.mean(t_ours)), 4),
                 "naive": round(float(np.mean(t_naive)), 4),
@@ -681,6 +849,8 @@ def bench_last2_epoch(ctx: Ctx) -> dict[str, Any]:
                 "naive": [round(x, 3) for x in t_naive],
             },
             "batches_per_epoch": n_b,
+            "path_params": params.as_record(),
+            "peak": peak_record(peak_before, peak_after),
             "full_epoch": full,
             "equivalence_check": check,
             "hidden_cache_bytes": hidden_bytes,
@@ -705,7 +875,12 @@ class _FixedBatches(torch.utils.data.Sampler):
 
 
 def _lightning_chunk(
-    module: Any, collate: Any, n_rows: int, batches: Sequence[np.ndarray], precision: str
+    module: Any,
+    collate: Any,
+    n_rows: int,
+    batches: Sequence[np.ndarray],
+    precision: str,
+    clip: float | None = None,
 ) -> list[float]:
     """Fit ``module`` on exactly ``batches`` with a Lightning Trainer; step-to-step seconds.
 
@@ -735,11 +910,44 @@ def _lightning_chunk(
         enable_model_summary=False,
         num_sanity_val_steps=0,
         limit_val_batches=0,
+        gradient_clip_val=clip,
         callbacks=[StepTimer()],
     )
     set_threads()
     trainer.fit(module, train_dataloaders=loader)
     return list(np.diff(stamps))
+
+
+def _lightning_epoch(
+    module: Any,
+    collate: Any,
+    n_rows: int,
+    batches: Sequence[np.ndarray],
+    precision: str,
+    clip: float | None,
+) -> float:
+    """Wall seconds of ``Trainer.fit`` over one whole epoch of ``batches`` (set-up included)."""
+    t0 = time.perf_counter()
+    _lightning_chunk(module, collate, n_rows, batches, precision, clip)
+    return time.perf_counter() - t0
+
+
+@torch.inference_mode()
+def test_accuracy(clf: Any, ctx: Ctx, collate: Any, bf16: bool, batch_size: int = 128) -> float:
+    """Accuracy of ``clf`` on the split's test rows (the same scorer for every side)."""
+    clf.eval()
+    rows = ctx.split.test
+    order = rows[np.argsort(ctx.tokens.lengths[rows], kind="stable")]
+    correct = 0
+    for i in range(0, len(order), batch_size):
+        batch = collate([int(r) for r in order[i : i + batch_size]])
+        ac = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+        with ac:
+            logits = clf(batch["input_ids"], batch["attention_mask"])
+        pred = (clf.probabilities(logits) >= 0.5).long()
+        correct += int((pred == batch["labels"]).sum())
+    clf.train()
+    return correct / len(rows)
 
 
 class _HFModel(torch.nn.Module):
@@ -784,29 +992,55 @@ def hf_available() -> str | None:
     return None
 
 
-def _hf_chunk(
-    model: torch.nn.Module,
+def _hf_args_grouped() -> dict[str, Any]:
+    """``group_by_length=True`` in this transformers' spelling (5.x: a sampling strategy)."""
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    if "train_sampling_strategy" in names:
+        return {"train_sampling_strategy": "group_by_length"}
+    return {"group_by_length": True}
+
+
+def _hf_epoch(
+    clf: Any,
+    optim: dict[str, Any],
     dataset: Any,
     tokenizer: Any,
-    steps: int,
     seed: int,
     out: Path,
-    lr: float,
-) -> list[float]:
-    """A plain ``transformers.Trainer`` (default collator, no length grouping) for ``steps``."""
-    from transformers import Trainer, TrainerCallback, TrainingArguments
+    bf16: bool,
+    clip: float | None,
+) -> float:
+    """One epoch of a ``transformers.Trainer`` set up as fairly as we know how; wall seconds.
 
-    stamps: list[float] = []
+    ``group_by_length`` (its own length-grouped sampler), ``DataCollatorWithPadding`` (pads to
+    the batch's longest), the same batch size, precision and gradient clipping as ours, and our
+    exact optimiser: AdamW (fused, as ours) over our parameter groups (backbone lr, head lr)
+    with our linear warm-up schedule.
+    """
+    from transformers import Trainer, TrainingArguments, get_linear_schedule_with_warmup
 
-    class StepTimer(TrainerCallback):
-        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            stamps.append(time.perf_counter())
+    from bertfreeze.lit_module import ClassifierModule
 
+    total = -(-len(dataset) // BATCH)
+    groups = ClassifierModule(clf, optim)._param_groups()
+    opt = torch.optim.AdamW(
+        groups,
+        betas=tuple(optim.get("betas", (0.9, 0.999))),
+        eps=float(optim.get("eps", 1e-8)),
+        fused=optim.get("fused", "auto") in (True, "auto"),
+    )
+    warmup = int(np.ceil(float(optim.get("warmup_ratio", 0.0)) * total))
+    sched = get_linear_schedule_with_warmup(opt, warmup, total)
     args = TrainingArguments(
         output_dir=str(out),
         per_device_train_batch_size=BATCH,
-        max_steps=steps,
-        learning_rate=lr,
+        num_train_epochs=1,
+        max_grad_norm=float(clip) if clip else 0.0,  # 0: no clipping, as gradient_clip_val=None
+        bf16=bf16,
         use_cpu=True,
         report_to="none",
         save_strategy="no",
@@ -814,22 +1048,26 @@ def _hf_chunk(
         disable_tqdm=True,
         seed=seed,
         dataloader_num_workers=0,
+        **_hf_args_grouped(),
     )
     trainer = Trainer(
-        model=model,
+        model=_HFModel(clf),
         args=args,
         train_dataset=dataset,
         processing_class=tokenizer,
-        callbacks=[StepTimer()],
+        optimizers=(opt, sched),
     )
     set_threads()
+    t0 = time.perf_counter()
     with contextlib.redirect_stdout(open(os.devnull, "w")):  # noqa: SIM115  (its end-of-train dict)
         trainer.train()
-    return list(np.diff(stamps))
+    return time.perf_counter() - t0
 
 
 def bench_finetune_epoch(ctx: Ctx) -> dict[str, Any]:
-    """freeze=none, one epoch: bucketed dynamic padding vs pad-to-128 vs HF Trainer; fp32 vs bf16."""
+    """freeze=none, one epoch: dynamic vs fixed padding (c), vs HF Trainer (c2), precision (c3)."""
+    import copy
+
     from bertfreeze.build import build_classifier
     from bertfreeze.datamodule import Collate, RowInputs
     from bertfreeze.lit_module import ClassifierModule
@@ -838,14 +1076,19 @@ def bench_finetune_epoch(ctx: Ctx) -> dict[str, Any]:
     ctx.load()
     cfg = ctx.cfg("none", "c-probe")
     optim = _optim(cfg)
+    prec = ctx.precision
+    clip = cfg.trainer.get("gradient_clip_val")
+    clip = float(clip) if clip else None
     max_length = int(cfg.data.max_length)
     lengths = ctx.tokens.lengths
     labels = ctx.labels
     n_rows = len(labels)
     train_rows = ctx.split.train
+    n_train = len(train_rows)
     pad_id = ctx.tokenizer.pad_token_id or 0
     collate_dyn = Collate(RowInputs("tokens", ctx.tokens, pad_id=pad_id), labels)
     collate_fix = Collate(RowInputs("tokens", ctx.tokens, pad_id=pad_id, pad_to=max_length), labels)
+    peak_before = measure_peak(ctx)
 
     bucketed = _epoch_batches(ctx, bucket=True)
     random_b = _epoch_batches(ctx, bucket=False)
@@ -857,50 +1100,42 @@ def bench_finetune_epoch(ctx: Ctx) -> dict[str, Any]:
     tokens = {
         "real": real,
         "bucketed": padded_tokens(bucketed, lengths),
-        "fixed_128": len(train_rows) * max_length,
-        "hf_random_mean_of_5_epochs": int(np.mean(rand_tokens)),
+        "fixed_128": n_train * max_length,
+        "random_batch_max_mean_of_5_epochs": int(np.mean(rand_tokens)),
     }
 
-    # Equivalence checks on identical batches: padding to 128 and bf16 change nothing but noise.
-    _say("c: equivalence checks (dynamic vs 128 padding, fp32 vs bf16) ...")
+    # Equivalence checks on identical batches, dropout off: padding to 128 (and bf16, where
+    # it is native) change nothing but rounding.
+    _say("c: equivalence checks ...")
+    n_check = max(2, sz.check_batches // 3)
     check_pad = equivalence_check(
-        Stepper(build_classifier(cfg)[0], optim, 0, collate_dyn),
-        Stepper(build_classifier(cfg)[0], optim, 0, collate_fix),
-        bucketed[: max(2, sz.check_batches // 3)],
+        Stepper(build_classifier(cfg)[0], optim, 0, collate_dyn, bf16=prec.bf16),
+        Stepper(build_classifier(cfg)[0], optim, 0, collate_fix, bf16=prec.bf16),
+        bucketed[:n_check],
         ctx,
     )
     _say(f"c: padding: {check_note(check_pad)}")
-    check_bf16 = equivalence_check(
-        Stepper(build_classifier(cfg)[0], optim, 0, collate_dyn),
-        Stepper(build_classifier(cfg)[0], optim, 0, collate_dyn, bf16=True),
-        bucketed[: max(2, sz.check_batches // 3)],
-        ctx,
-    )
-    _say(f"c: bf16: {check_note(check_bf16)}")
+    check_bf16 = None
+    if prec.native_bf16:
+        check_bf16 = equivalence_check(
+            Stepper(build_classifier(cfg)[0], optim, 0, collate_dyn),
+            Stepper(build_classifier(cfg)[0], optim, 0, collate_dyn, bf16=True),
+            bucketed[:n_check],
+            ctx,
+        )
+        _say(f"c: bf16: {check_note(check_bf16)}")
 
-    # Timed sides. Ours: Lightning + ClassifierModule + Collate over sampled bucketed batches.
+    # (c) padding: sampled steps, both sides through Lightning at this run's precision.
     sides: dict[str, dict[str, Any]] = {
-        "ours_fp32": {
+        "ours": {
             "module": ClassifierModule(build_classifier(cfg)[0], optim),
             "collate": collate_dyn,
-            "precision": "32-true",
-        },
-        "ours_bf16": {
-            "module": ClassifierModule(build_classifier(cfg)[0], optim),
-            "collate": collate_dyn,
-            "precision": "bf16-mixed",
         },
         "fixed_128": {
             "module": ClassifierModule(build_classifier(cfg)[0], optim),
             "collate": collate_fix,
-            "precision": "32-true",
         },
     }
-    hf_missing = hf_available()
-    if hf_missing is None:
-        hf_model = _HFModel(build_classifier(cfg)[0])
-        hf_data = _RowsDataset(ctx.tokens, labels, train_rows)
-        sides["hf_trainer"] = {}
     R, k = sz.ft_rounds, sz.ft_steps_per_round
     # Round r gets one random pick from each block of R consecutive strata: every round is a
     # stratified sample of the epoch's widths, i.e. its own unbiased estimate of the mean step.
@@ -911,159 +1146,189 @@ def bench_finetune_epoch(ctx: Ctx) -> dict[str, Any]:
         block = strata[g : g + R]
         for r, i in enumerate(rng.permutation(len(block))):
             per_round[r].append(block[i])
-    warm = bucketed[::7][: R + 1]
+    warm = [bucketed[(7 * r) % n_b] for r in range(R)]  # an untimed first step per round
     rounds: dict[str, list[list[float]]] = {s: [] for s in sides}
     load_before = load_avg()
     for r in range(R):
         order = list(sides)[r % len(sides) :] + list(sides)[: r % len(sides)]
         for name in order:
             side = sides[name]
-            if name == "hf_trainer":
-                rounds[name].append(
-                    _hf_chunk(
-                        hf_model,
-                        hf_data,
-                        ctx.tokenizer,
-                        k + 1,
-                        r,
-                        ctx.work / "hf",
-                        float(optim["lr"]),
-                    )
-                )
-            else:
-                src = (
-                    random_b[r * (k + 1) : (r + 1) * (k + 1)]
-                    if name == "fixed_128"
-                    else [warm[r], *per_round[r]]
-                )
-                rounds[name].append(
-                    _lightning_chunk(
-                        side["module"], side["collate"], n_rows, src, side["precision"]
-                    )
-                )
+            src = (
+                random_b[r * (k + 1) : (r + 1) * (k + 1)]
+                if name == "fixed_128"
+                else [warm[r], *per_round[r]]
+            )
+            rounds[name].append(
+                _lightning_chunk(side["module"], side["collate"], n_rows, src, prec.precision, clip)
+            )
         _say(
             f"c: round {r + 1}/{R}: "
             + ", ".join(f"{n} {np.mean(t[-1]):.3f} s/step" for n, t in rounds.items())
         )
-    load_after = load_avg()
-    # Each round is an independent estimate (its own stratified/random batches); the median over
-    # rounds of the per-round mean step keeps one load spike from deciding the result.
     times = {n: [x for t in rs for x in t] for n, rs in rounds.items()}
     step_est = {n: float(np.median([np.mean(t) for t in rs])) for n, rs in rounds.items()}
     est = {n: step_est[n] * n_b for n in rounds}
 
+    # (c2) one whole epoch per side, both measured in full, alternating which goes first.
+    hf_missing = hf_available()
+    epochs: dict[str, list[float]] = {"ours": [], "hf_trainer": []}
+    accs: dict[str, list[float]] = {"ours": [], "hf_trainer": []}
+    if hf_missing is None:
+        hf_data = _RowsDataset(ctx.tokens, labels, train_rows)
+        for r in range(sz.trainer_rounds):
+            torch.manual_seed(r)
+            init = build_classifier(cfg)[0]
+            order = ["ours", "hf_trainer"] if r % 2 == 0 else ["hf_trainer", "ours"]
+            for name in order:
+                _say(f"c2: round {r + 1}/{sz.trainer_rounds}: one full epoch, {name} ...")
+                clf = copy.deepcopy(init)
+                if name == "ours":
+                    epoch_batches = _epoch_batches(ctx, bucket=True, seed=r)
+                    wall = _lightning_epoch(
+                        ClassifierModule(clf, optim),
+                        collate_dyn,
+                        n_rows,
+                        epoch_batches,
+                        prec.precision,
+                        clip,
+                    )
+                else:
+                    wall = _hf_epoch(
+                        clf, optim, hf_data, ctx.tokenizer, r, ctx.work / "hf", prec.bf16, clip
+                    )
+                epochs[name].append(wall)
+                accs[name].append(test_accuracy(clf, ctx, collate_dyn, prec.bf16))
+                _say(f"c2: {name}: {wall:.1f} s, test acc {accs[name][-1]:.4f}")
+    load_after = load_avg()
+
+    # (c3) precision: a claim only from full runs, only where bf16 is native.
     full: dict[str, Any] = {}
-    if sz.full_epochs:
-        _say("c: one real fine-tuning epoch (train(), fp32, bucketed) for accuracy ...")
-        m, wall = _train_run(ctx, "none", "c-epoch-fp32", "trainer.max_epochs=1")
-        full["ours_fp32"] = {
-            "wall_s": round(wall, 2),
-            "fit_s": m["fit_time_s"],
-            "test_accuracy": m["test"]["accuracy"],
-        }
-        if ctx.full_accuracy:
+    if prec.native_bf16:
+        for name, p in (("fp32", "32-true"), ("bf16", "bf16-mixed")):
+            _say(f"c3: one real fine-tuning epoch (train(), {p}) ...")
             m, wall = _train_run(
-                ctx, "none", "c-epoch-bf16", "trainer.max_epochs=1", "trainer.precision=bf16-mixed"
+                ctx, "none", f"c3-{name}", "trainer.max_epochs=1", f"trainer.precision={p}"
             )
-            full["ours_bf16"] = {
+            full[name] = {
                 "wall_s": round(wall, 2),
                 "fit_s": m["fit_time_s"],
                 "test_accuracy": m["test"]["accuracy"],
+                "precision": m.get("precision"),
             }
-            m, wall = _train_run(
-                ctx,
-                "none",
-                "c-epoch-fixed",
-                "trainer.max_epochs=1",
-                "+data.pad_to_max=true",
-                "data.bucket=false",
-            )
-            full["fixed_128"] = {
-                "wall_s": round(wall, 2),
-                "fit_s": m["fit_time_s"],
-                "test_accuracy": m["test"]["accuracy"],
-            }
+    peak_after = measure_peak(ctx)
+    peak = best_peak(peak_before, peak_after)
 
-    def acc(name: str, check: dict[str, Any] | None, side: str) -> str:
-        parts = []
-        if name in full:
-            parts.append(f"{full[name]['test_accuracy']:.4f} (1 full epoch)")
-        if check is not None:
-            parts.append(f"{check[side]:.4f} (check)")
-        return "; ".join(parts) or "not measured"
-
-    n_t = {n: len(t) for n, t in times.items()}
+    params = flops.path_params(build_classifier(cfg)[0], 0)
+    epoch_flops = flops.training_flops(params, real, n_train, frozen_forward=False)
+    acc_ours = f"{check_pad['acc_ours']:.4f} (check)"
+    if accs["ours"]:
+        acc_ours = f"{np.mean(accs['ours']):.4f} (full epoch); " + acc_ours
     method = (
-        f"{n_t['ours_fp32']} timed steps per side in {R} interleaved rounds (Lightning Trainer per "
-        f"round, rotating order; HF Trainer its own loop; the first step of each round untimed), "
-        f"median over rounds of the per-round mean step x {n_b} batches; ours on stratified "
-        f"bucketed batches, fixed/HF on their own random batches"
+        f"{len(times['ours'])} timed steps per side in {R} interleaved rounds (Lightning Trainer "
+        f"per round, rotating order; the first step of each round untimed), median over rounds "
+        f"of the per-round mean step x {n_b} batches; ours on stratified bucketed batches, fixed "
+        f"on its own random batches; precision {prec.precision}, gradient clipping "
+        f"{clip or 'none'} on both sides"
     )
-    if "ours_fp32" in full:
-        method += (
-            f"; real epoch (train(), fp32): fit {full['ours_fp32']['fit_s']:.0f} s incl. validation"
-        )
     lines = [
         line(
             "c",
             "one fine-tuning epoch (freeze=none): padding",
-            ("bucketed dynamic padding", est["ours_fp32"], acc("ours_fp32", check_pad, "acc_ours")),
+            ("bucketed dynamic padding", est["ours"], acc_ours),
             (
                 f"fixed padding to {max_length} (random batches)",
                 est["fixed_128"],
-                acc("fixed_128", check_pad, "acc_naive"),
+                f"{check_pad['acc_naive']:.4f} (check)",
             ),
             2.0,
             method,
-            True,
+            (True, True),
             [
                 f"padding: {check_note(check_pad)}",
-                f"padded tokens per epoch: {tokens['bucketed']:,} bucketed vs {tokens['fixed_128']:,} fixed ({real:,} real)",
+                f"padded tokens per epoch: {tokens['bucketed']:,} bucketed vs "
+                f"{tokens['fixed_128']:,} fixed ({real:,} real)",
             ],
+            (epoch_flops, epoch_flops),
+            peak,
             padded_tokens={"ours": tokens["bucketed"], "naive": tokens["fixed_128"], "real": real},
         )
     ]
-    if "hf_trainer" in est:
+    if hf_missing is None:
+        n_r = sz.trainer_rounds
         lines.append(
             line(
                 "c2",
-                "one fine-tuning epoch: vs plain HF Trainer",
+                "one fine-tuning epoch: vs transformers.Trainer (group_by_length)",
                 (
                     "ours (Lightning, bucketed)",
-                    est["ours_fp32"],
-                    acc("ours_fp32", check_pad, "acc_ours"),
+                    float(np.mean(epochs["ours"])),
+                    f"{np.mean(accs['ours']):.4f} (full epoch, mean of {n_r})",
                 ),
                 (
-                    "transformers.Trainer, DataCollatorWithPadding",
-                    est["hf_trainer"],
-                    "not measured",
+                    "transformers.Trainer, group_by_length, DataCollatorWithPadding",
+                    float(np.mean(epochs["hf_trainer"])),
+                    f"{np.mean(accs['hf_trainer']):.4f} (full epoch, mean of {n_r})",
                 ),
                 1.3,
-                method,
-                True,
+                (
+                    f"both sides measured in full: {n_r} epoch(s) each of all {n_train} training "
+                    f"rows, alternating which side goes first, mean wall time of fit/train() "
+                    f"(set-up included, no evaluation); same initial weights per round, batch "
+                    f"{BATCH}, max length {max_length}, precision {prec.precision}, gradient "
+                    f"clipping {clip or 'none'} (HF max_grad_norm={clip or 0}), and our optimiser "
+                    f"and schedule on both; both scored on the same {len(ctx.split.test)} test "
+                    f"rows"
+                ),
+                (False, False),
                 [
-                    "HF side timed only (its own AdamW defaults and schedule; same model and loss), accuracy not measured",
-                    f"padded tokens per epoch: {tokens['bucketed']:,} bucketed vs ~{tokens['hf_random_mean_of_5_epochs']:,} random batches padded to batch max ({real:,} real)",
+                    f"padded tokens per epoch: {tokens['bucketed']:,} ours (bucketed); HF's "
+                    f"length-grouped megabatches pad to each batch's longest ({real:,} real)",
+                    f"c extrapolation check: ours' real epoch took {np.mean(epochs['ours']):.1f} s "
+                    f"vs {est['ours']:.1f} s extrapolated from sampled steps",
                 ],
-                padded_tokens={
-                    "ours": tokens["bucketed"],
-                    "naive": tokens["hf_random_mean_of_5_epochs"],
-                    "real": real,
-                },
+                (epoch_flops, epoch_flops),
+                peak,
             )
         )
-    lines.append(
-        line(
-            "c3",
-            "one fine-tuning epoch: precision",
-            ("bf16-mixed (bucketed)", est["ours_bf16"], acc("ours_bf16", check_bf16, "acc_naive")),
-            ("fp32 (bucketed)", est["ours_fp32"], acc("ours_fp32", check_bf16, "acc_ours")),
-            None,
-            method,
-            True,
-            [f"bf16: {check_note(check_bf16)}"],
+    else:
+        lines.append(
+            skipped_line("c2", "one fine-tuning epoch: vs transformers.Trainer", hf_missing)
         )
-    )
+    if prec.native_bf16:
+        assert check_bf16 is not None
+        lines.append(
+            line(
+                "c3",
+                f"one fine-tuning epoch: precision (cpu capability {prec.cpu_capability})",
+                (
+                    "bf16-mixed, train()",
+                    full["bf16"]["fit_s"],
+                    f"{full['bf16']['test_accuracy']:.4f} (full run); "
+                    f"{check_bf16['acc_naive']:.4f} (check)",
+                ),
+                (
+                    "32-true, train()",
+                    full["fp32"]["fit_s"],
+                    f"{full['fp32']['test_accuracy']:.4f} (full run); "
+                    f"{check_bf16['acc_ours']:.4f} (check)",
+                ),
+                None,
+                "one real train() epoch per precision (fit incl. validation), measured in full",
+                (False, False),
+                [f"bf16: {check_note(check_bf16)}"],
+                (epoch_flops, epoch_flops),
+                peak,
+            )
+        )
+    else:
+        lines.append(
+            skipped_line(
+                "c3",
+                f"one fine-tuning epoch: precision (cpu capability {prec.cpu_capability})",
+                f"skipped: no native bf16 on this CPU ({prec.cpu_capability}); bf16 would be "
+                f"emulated (~40x slower matmuls), so precision=auto runs {prec.precision}",
+            )
+        )
     return {
         "lines": lines,
         "details": {
@@ -1074,10 +1339,15 @@ def bench_finetune_epoch(ctx: Ctx) -> dict[str, Any]:
                 n: [round(float(np.mean(t)), 4) for t in rs] for n, rs in rounds.items()
             },
             "step_s_sd": {n: round(mean_sd(t)[1], 4) for n, t in times.items()},
-            "steps_timed": n_t,
+            "steps_timed": {n: len(t) for n, t in times.items()},
             "step_times_s": {n: [round(x, 3) for x in t] for n, t in times.items()},
+            "trainer_epochs_s": {n: [round(x, 2) for x in v] for n, v in epochs.items()},
+            "trainer_epochs_acc": {n: [round(x, 4) for x in v] for n, v in accs.items()},
             "tokens_per_epoch": tokens,
             "full_epochs": full,
+            "path_params": params.as_record(),
+            "peak": peak_record(peak_before, peak_after),
+            "gradient_clip": clip,
             "equivalence_check_padding": check_pad,
             "equivalence_check_bf16": check_bf16,
             "hf_trainer": "measured" if hf_missing is None else f"skipped: {hf_missing}",
@@ -1105,6 +1375,8 @@ def bench_memory(ctx: Ctx, other: dict[str, Any] | None = None) -> dict[str, Any
         f"hydra.run.dir={run_dir}",
         "logger=none",
         "keep_weights=false",
+        f"trainer.precision={ctx.precision_requested}",
+        *ctx.overrides,
     ]
     # A wrapper process whose only child is train.py, so RUSAGE_CHILDREN is that run alone.
     wrapper = (
@@ -1152,7 +1424,12 @@ def bench_memory(ctx: Ctx, other: dict[str, Any] | None = None) -> dict[str, Any
     ctx.load()
     n = len(ctx.labels)
     total_tokens = int(ctx.tokens.lengths.sum())
-    hidden_size = 384
+    from transformers import AutoConfig
+
+    from bertfreeze.model import resolve_pretrained
+
+    pretrained = resolve_pretrained(str(ctx.cfg("none", "e-probe").model.pretrained))
+    hidden_size = int(AutoConfig.from_pretrained(pretrained).hidden_size)
     tok_bytes = du(ctx.cache_root / "tokens")
     sizes = {
         "tokens_cache_mib": mib(tok_bytes),
@@ -1177,8 +1454,22 @@ def bench_memory(ctx: Ctx, other: dict[str, Any] | None = None) -> dict[str, Any
         "lines": [],
         "memory": rss_line,
         "cache_sizes": sizes,
-        "details": {"command": cmd, "wall_s": round(info["wall_s"], 1)},
+        "details": {"command": portable_command(cmd), "wall_s": round(info["wall_s"], 1)},
     }
+
+
+def portable_command(cmd: Sequence[str]) -> list[str]:
+    """``cmd`` without this machine's absolute paths (results are committed)."""
+    out = []
+    for arg in cmd:
+        key, eq, value = str(arg).partition("=")
+        if eq and Path(value).is_absolute():
+            out.append(f"{key}={Path(value).name}")
+        elif Path(arg).is_absolute():
+            out.append(Path(arg).name)
+        else:
+            out.append(arg)
+    return out
 
 
 def peak_rss_self_mb() -> float:

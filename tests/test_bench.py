@@ -1,0 +1,213 @@
+"""bench/: the FLOP accounting behind MFU, the generated page, and the quick smoke run.
+
+No timing assertions anywhere: the benchmarks measure speed, these tests only check that the
+accounting is right and that a quick run produces complete, honest result files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from tiny_bert import REPO, make_texts
+
+from bench import flops
+from bench.render import SCHEMA, render
+
+
+def tiny_classifier(layers: int = 4, hidden: int = 32, inter: int = 64, pooling: str = "cls"):
+    from transformers import BertConfig, BertModel
+
+    from bertfreeze.model import TextClassifier
+
+    cfg = BertConfig(
+        vocab_size=100,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        intermediate_size=inter,
+        max_position_embeddings=32,
+    )
+    torch.manual_seed(0)
+    return TextClassifier(BertModel(cfg), pooling)
+
+
+def bert_layer_params(h: int, i: int) -> int:
+    """By hand: Q, K, V, O (h*h + h each), FFN in (h*i + i) and out (i*h + h), two LayerNorms."""
+    return 4 * (h * h + h) + (h * i + i) + (i * h + h) + 2 * (2 * h)
+
+
+def test_path_params_split_at_the_start_layer() -> None:
+    clf = tiny_classifier()
+    per_layer = bert_layer_params(32, 64)
+    head = 32 + 1  # Linear(32 -> 1)
+    assert flops.path_params(clf, 0) == flops.PathParams(0, 4 * per_layer, head)
+    assert flops.path_params(clf, 2) == flops.PathParams(2 * per_layer, 2 * per_layer, head)
+    assert flops.path_params(clf, 4) == flops.PathParams(4 * per_layer, 0, head)
+    with pytest.raises(ValueError):
+        flops.path_params(clf, 5)
+
+
+def test_pooler_counts_per_row_only_when_used() -> None:
+    clf = tiny_classifier(pooling="pooler")
+    assert flops.path_params(clf, 4).per_row == (32 * 32 + 32) + (32 + 1)
+
+
+def test_training_flops_six_for_trained_two_for_frozen_forward() -> None:
+    p = flops.PathParams(frozen_tokenwise=100, trainable_tokenwise=10, per_row=3)
+    assert flops.training_flops(p, real_tokens=50, rows=4, frozen_forward=False) == (
+        6 * 10 * 50 + 6 * 3 * 4
+    )
+    assert flops.training_flops(p, 50, 4, frozen_forward=True) == (
+        6 * 10 * 50 + 6 * 3 * 4 + 2 * 100 * 50
+    )
+    assert flops.forward_flops(100, 50) == 2 * 100 * 50
+
+
+def test_matmul_peak_and_mfu() -> None:
+    peak = flops.matmul_peak(bf16=False, threads=1, shapes=((64, 32, 48),), seconds=0.01)
+    assert peak.flops_per_s > 0 and peak.dtype == "float32" and peak.threads == 1
+    assert peak.shape == (64, 32, 48) and list(peak.per_shape) == ["64x32x48"]
+    assert flops.mfu(2 * peak.flops_per_s, 2.0, peak) == pytest.approx(1.0)
+    assert flops.mfu(1.0, 0.0, peak) is None
+
+
+def _side(name: str, seconds: float, star: bool, mfu: float | None) -> dict:
+    return {
+        "name": name,
+        "seconds": seconds,
+        "accuracy": "0.8",
+        "extrapolated": star,
+        "model_flops": 1e12,
+        "mfu": mfu,
+    }
+
+
+def test_render_stars_each_side_skips_and_marks_old_results_stale(tmp_path: Path) -> None:
+    current = {
+        "schema": SCHEMA,
+        "key": "c",
+        "mode": "full",
+        "date": "2026-11-27T12:00:00",
+        "git": {"commit": "abc1234def", "dirty": False},
+        "cpu": {"model": "Some CPU", "capability": "AVX2", "native_bf16": False},
+        "threads": 2,
+        "precision": {"requested": "auto", "precision": "32-true"},
+        "details": {
+            "peak": {
+                "used": {
+                    "flops_per_s": 1e11,
+                    "shape": [1024, 384, 1536],
+                    "dtype": "float32",
+                    "threads": 2,
+                }
+            }
+        },
+        "lines": [
+            {
+                "key": "c",
+                "label": "one fine-tuning epoch",
+                "ours": _side("ours", 10.0, True, 0.42),
+                "naive": _side("fixed", 40.0, True, 0.1),
+                "ratio": 4.0,
+                "target": 2.0,
+                "met": True,
+                "method": "sampled",
+                "notes": [],
+            },
+            {
+                "key": "c3",
+                "label": "precision",
+                "skipped": "skipped: no native bf16",
+                "target": None,
+            },
+        ],
+    }
+    old = {
+        "key": "a",
+        "date": "2026-11-27T05:14",
+        "lines": [
+            {
+                "key": "a",
+                "label": "frozen sweep",
+                "ratio": 30.17,
+                "extrapolated": True,
+                "ours": {"name": "cached", "seconds": 44.7, "accuracy": "0.81"},
+                "naive": {"name": "re-encode", "seconds": 1350.0, "accuracy": "same"},
+            }
+        ],
+    }
+    text = render([current, old], tmp_path)
+    row = next(r for r in text.splitlines() if r.startswith("| c | one fine-tuning"))
+    assert row.count("\\*") == 2  # both sides extrapolated, both starred
+    assert "42.0%" in row
+    assert "skipped: no native bf16" in text
+    assert "abc1234def" in text and "AVX2" in text and "32-true" in text
+    assert "Stale" in text and "30.17×" in text.split("## Stale")[1]
+    assert "30.17" not in text.split("## Stale")[0]  # never mixed into the current tables
+    assert "MFU of the freeze=none epoch: 42.0%" in text
+
+
+@pytest.mark.slow
+def test_bench_quick_smoke_on_tiny_model(tmp_path: Path, tiny_bert: Path) -> None:
+    """``python -m bench.run --quick`` end to end on the tiny model (what CI runs)."""
+    data = tmp_path / "train.csv"
+    make_texts(320, seed=1).to_csv(data, index=False)
+    out = tmp_path / "results"
+    cmd = [
+        sys.executable, "-m", "bench.run", "--quick", "--no-docs",
+        "--data", str(data), "--out", str(out),
+        "--override", f"model.pretrained={tiny_bert}",
+        "--override", "model.name=tiny",
+        "--override", "model.pooling=cls",
+        "--override", "data.max_length=64",  # the tiny model has 64 positions
+    ]  # fmt: skip
+    env = {"BERTFREEZE_CACHE": str(tmp_path / "cache"), "BERTFREEZE_QUIET": "1"}
+
+    proc = subprocess.run(
+        cmd, cwd=REPO, env={**os.environ, **env}, capture_output=True, text=True, timeout=900
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    from bertfreeze.precision import cpu_native_bf16
+
+    native = cpu_native_bf16()
+    results = {p.stem: json.loads(p.read_text()) for p in out.glob("*.json")}
+    assert set(results) == {"frozen_sweep", "last2_epoch", "finetune_epoch", "baselines", "memory"}
+    for res in results.values():
+        assert res["schema"] == SCHEMA and not res.get("error"), res.get("error")
+        assert "commit" in res["git"] and res["cpu"]["capability"]
+        assert res["cpu"]["native_bf16"] is native and res["threads"] >= 1
+        assert res["precision"]["precision"] == ("bf16-mixed" if native else "32-true")
+        assert "/" not in res["data"]["file"]
+    keys = {ln["key"]: ln for r in results.values() for ln in r["lines"]}
+    assert {"a", "a2", "b1", "b2", "c", "c2", "c3", "d1", "d2"} <= set(keys)
+    for k in ("a", "b1", "b2", "c", "c2"):
+        assert keys[k]["ours"]["mfu"] is not None and keys[k]["naive"]["mfu"] is not None
+    assert keys["a"]["ours"]["extrapolated"] is False and keys["a"]["naive"]["extrapolated"]
+    assert keys["b2"]["ours"]["extrapolated"] and keys["c2"]["naive"]["extrapolated"] is False
+    if not native:
+        assert keys["c3"]["skipped"].startswith("skipped: no native bf16")
+    assert results["finetune_epoch"]["details"]["equivalence_check_padding"]["dropout"] == "off"
+
+
+def test_render_quickstart_rows_per_cpu_kind(tmp_path: Path) -> None:
+    assert "Not measured with this bench yet" in render([], tmp_path)
+    (tmp_path / "quickstart").mkdir()
+    rec = {
+        "schema": SCHEMA,
+        "date": "2026-11-27T12:00:00",
+        "git": {"commit": "0123456789ab", "dirty": False},
+        "cpu": {"model": "AMD EPYC", "capability": "AVX2", "native_bf16": False},
+        "logical_cores": 2,
+        "precision": {"requested": "auto", "precision": "32-true"},
+        "wall_s": 840.0,
+    }
+    (tmp_path / "quickstart" / "AVX2-2cores-amd-epyc.json").write_text(json.dumps(rec))
+    text = render([], tmp_path)
+    row = next(r for r in text.splitlines() if r.startswith("| AMD EPYC"))
+    assert "| AVX2 | False | 2 | 32-true | 14.0 min | 0123456789 |" in row
