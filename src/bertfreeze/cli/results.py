@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     minutes = expected_minutes(chosen)
     print(
         f"results: {', '.join(s.name for s in chosen)} — {sum(s.n_runs for s in chosen)} runs, "
-        f"expected ~{minutes / 60:.1f} h on 2 CPU cores without native bf16 (finished runs are "
+        f"roughly ~{minutes / 60:.1f} h on 2 CPU cores without native bf16 (an estimate; finished runs are "
         "skipped; rerun to resume)"
     )
     for study in chosen:

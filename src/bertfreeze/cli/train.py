@@ -37,6 +37,7 @@ def run_job(cfg: DictConfig) -> float | None:
         check_train_config(cfg)  # torch-free: a wrong override fails before any heavy import
         from bertfreeze.train_task import train
 
+        route_library_logs()  # again: importing lightning just now added its console handler
         metrics = train(cfg, run_dir, resume_command=resume)
     except KeyboardInterrupt:
         if not _started_here(run_dir):
