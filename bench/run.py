@@ -4,7 +4,7 @@
     python -m bench.run --quick            # smoke test: a 600-tweet subset, few steps (CI)
     python -m bench.run --only a,c         # some of them (the page keeps the others' last results)
     python -m bench.run --precision 32-true   # force a precision (default auto, as training)
-    python -m bench.run --quick --override model.pretrained=/tiny --out /tmp/r   # tests
+    python -m bench.run --quick --override model.pretrained=TINY_DIR --out OUT_DIR   # tests
     make bench ARGS='--quick'
 
 Benchmarks: (a) frozen sweep, the feature cache alone (bucketed batches on both sides, build

@@ -225,6 +225,7 @@ def test_lora_run_reloads_for_predict_with_the_same_predictions(
         predict(run_dir, tiny_data, tmp_path / "sub2.csv", quiet=True)
 
 
+@pytest.mark.slow  # minutes on 2 cores: CI runs it (make test-all)
 def test_sweep_with_peft_modes_resumes_after_a_kill(
     tiny_bert: Path, tiny_data: Path, tmp_path: Path
 ) -> None:

@@ -117,6 +117,7 @@ def test_non_finite_loss_stops_the_run(tiny_bert: Path) -> None:
         module.training_step(batch, 0)
 
 
+@pytest.mark.slow  # minutes on 2 cores: CI runs it (make test-all)
 def test_sweep_survives_sigkill_and_resumes(
     tiny_bert: Path, tiny_data: Path, tmp_path: Path
 ) -> None:

@@ -20,8 +20,15 @@ class EpochProgressLine(Callback):
         self.enabled = force or bool(getattr(self.stream, "isatty", lambda: False)())
         self.t0 = time.perf_counter()
 
+    def __getstate__(self) -> dict[str, Any]:
+        """ddp_spawn pickles callbacks into its workers: a terminal stream cannot travel (the
+        workers stay silent; the main process prints the run's final line)."""
+        state = self.__dict__.copy()
+        state["stream"], state["enabled"] = None, False
+        return state
+
     def _show(self, trainer: Any, text: str) -> None:
-        if self.enabled and trainer.is_global_zero:
+        if self.enabled and self.stream is not None and trainer.is_global_zero:
             self.stream.write(f"\r\033[K{text}")
             self.stream.flush()
 
