@@ -267,16 +267,25 @@ def predict_proba(
     batch_size: int = 128,
     device: str = "cpu",
     quiet: bool = False,
+    precision: str = "auto",
 ) -> np.ndarray:
     """P(label = 1) for every text, in input order, through Lightning's predict loop
-    (length-sorted batches, dynamic padding; the same DataModule and module as training)."""
+    (length-sorted batches, dynamic padding; the same DataModule and module as training).
+
+    ``precision`` as in training (``auto``: bf16 only where the hardware has it natively);
+    :func:`predict` passes the precision the run was trained with.
+    """
+    from bertfreeze.precision import resolve_precision
+
+    accelerator = "gpu" if device.startswith("cuda") else "cpu"
     tokens = tokenize(texts, tokenizer, max_length, use_cache=False)
     inputs = RowInputs("tokens", tokens, pad_id=tokenizer.pad_token_id or 0)
     dm = TextDataModule.for_prediction(inputs, batch_size)
     module = ClassifierModule(clf, {"lr": 1.0})  # the optimiser settings are never used here
     trainer = L.Trainer(
-        accelerator="gpu" if device.startswith("cuda") else "cpu",
+        accelerator=accelerator,
         devices=[int(device.split(":")[1])] if device.startswith("cuda:") else 1,
+        precision=resolve_precision(precision, accelerator).precision,
         logger=False,
         enable_progress_bar=not quiet,
         enable_model_summary=False,
@@ -340,6 +349,7 @@ def predict(
         int(batch_size),
         _resolve_device(str(device)),
         quiet,
+        str(selection.metrics.get("precision") or "auto"),  # as the run was trained
     )
     out = Path(output).expanduser()
     atomic_write_csv(pd.DataFrame({"id": ids, "target": (prob >= threshold).astype(int)}), out)
