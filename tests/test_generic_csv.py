@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from tiny_bert import make_texts, run_cli, tiny_overrides
 
 from bertfreeze.data import DataSpec, load_dataset
@@ -42,6 +43,7 @@ def test_tab_separator_override_is_unescaped(tmp_path: Path) -> None:
     assert len(df) == 200 and set(df["label"]) == {0, 1}
 
 
+@pytest.mark.slow  # ~40 s on 2 cores: keeps `make test` under 10 min; CI runs it
 def test_generic_csv_train_and_baselines(tiny_bert: Path, tmp_path: Path) -> None:
     data = write_tsv(tmp_path / "sms.tsv")
     run_dir = tmp_path / "run"

@@ -166,6 +166,7 @@ def test_joblib_sweep_matches_basic_launcher(
     run_launcher("parallel", tiny_bert, tiny_data, tmp_path, basic_sweep)
 
 
+@pytest.mark.slow  # ~40 s on 2 cores: keeps `make test` under 10 min; CI runs it
 def test_submitit_local_sweep_matches_basic_launcher(
     tiny_bert: Path, tiny_data: Path, tmp_path: Path, basic_sweep: dict
 ) -> None:
