@@ -223,22 +223,17 @@ def boxplots(
         if band is not None and metric in band.mean and np.isfinite(band.mean[metric]):
             ax.axhspan(band.low[metric], band.high[metric], color="0.6", alpha=0.25, lw=0)
             ax.axhline(band.mean[metric], color="0.4", lw=1, ls="--", label=band.label)
+        axes_kw = {"data": sub, "x": x, "y": metric, "order": list(order), "ax": ax}
+        coloured = {
+            **axes_kw,
+            "hue": x,
+            "hue_order": list(order),
+            "palette": palette,
+            "legend": False,
+        }
         if small:
             np.random.seed(seed)  # stripplot jitter
-            sns.stripplot(
-                data=sub,
-                x=x,
-                y=metric,
-                order=list(order),
-                hue=x,
-                hue_order=list(order),
-                palette=palette,
-                legend=False,
-                size=5,
-                jitter=0.12,
-                alpha=0.7,
-                ax=ax,
-            )
+            sns.stripplot(**coloured, size=5, jitter=0.12, alpha=0.7)
             for i, level in enumerate(order):
                 m, lo, hi = mean_ci(sub.loc[sub[x] == level, metric].to_numpy())
                 if np.isfinite(m):
@@ -253,31 +248,9 @@ def boxplots(
                         label="mean, 95% CI" if i == 0 else None,
                     )
         else:
-            sns.boxplot(
-                data=sub,
-                x=x,
-                y=metric,
-                order=list(order),
-                hue=x,
-                hue_order=list(order),
-                palette=palette,
-                legend=False,
-                showfliers=False,
-                width=0.6,
-                ax=ax,
-            )
+            sns.boxplot(**coloured, showfliers=False, width=0.6)
             np.random.seed(seed)  # stripplot jitter
-            sns.stripplot(
-                data=sub,
-                x=x,
-                y=metric,
-                order=list(order),
-                color="0.15",
-                size=4,
-                jitter=0.15,
-                alpha=0.8,
-                ax=ax,
-            )
+            sns.stripplot(**axes_kw, color="0.15", size=4, jitter=0.15, alpha=0.8)
         if paper_points:
             first = True
             for i, level in enumerate(order):
