@@ -9,6 +9,9 @@ ARGS ?=
 PYTEST_ARGS ?=
 # pip constraints for `make install` (keeps the local CPU torch); empty on a CUDA machine.
 CONSTRAINTS ?= constraints/cpu.txt
+# pip extras for `make install`: dev (tests, lint, launchers) by default; CI adds loggers
+# (tensorboard, mlflow, wandb); `make notebook` needs notebook (JupyterLab).
+EXTRAS ?= dev
 # What `make sweep` runs (Hydra sweep syntax, quoted here, so no extra quoting is needed):
 #   make sweep SEEDS='range(3)' FREEZE=all,last2
 SEEDS ?= range(10)
@@ -20,10 +23,10 @@ FREEZE ?= none,all,last2
 help: ## List every target with one line each
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
 
-install: ## Create .venv and install the package with dev extras (CONSTRAINTS= on a CUDA machine)
+install: ## Create .venv and install the package with dev extras (EXTRAS=dev,loggers,notebook for all; CONSTRAINTS= on CUDA)
 	test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)  # an existing venv (e.g. with your CUDA torch) is kept
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -e '.[dev]' $(if $(CONSTRAINTS),-c $(CONSTRAINTS))
+	$(PY) -m pip install -e '.[$(EXTRAS)]' $(if $(CONSTRAINTS),-c $(CONSTRAINTS))
 
 test: ## Run the default test suite (fast; < 10 min on 2 cores)
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
@@ -57,7 +60,8 @@ report: ## Tables, figures and statistical tests from finished runs (outputs/rep
 results: ## Regenerate results/ (every study, resumable; ARGS='study=NAME' for one, 'readme=true' for the README block)
 	$(PY) -m bertfreeze.cli.results $(ARGS)
 
-notebook: ## Open the notebooks in JupyterLab (installed by the dev extra)
+notebook: ## Open the notebooks in JupyterLab (needs `make install EXTRAS=dev,notebook`)
+	@test -x $(VENV)/bin/jupyter-lab || { echo "make notebook: JupyterLab is not installed; run: make install EXTRAS=dev,notebook" >&2; exit 2; }
 	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root) $(ARGS)
 
 results-notebook: ## Re-execute notebooks/results.ipynb in place (reads results/; commit the outputs)

@@ -211,3 +211,56 @@ def test_render_quickstart_rows_per_cpu_kind(tmp_path: Path) -> None:
     text = render([], tmp_path)
     row = next(r for r in text.splitlines() if r.startswith("| AMD EPYC"))
     assert "| AVX2 | False | 2 | 32-true | 14.0 min | 0123456789 |" in row
+
+
+def test_verbatim_sweep_floor_counts_each_cache_build_once(tmp_path: Path) -> None:
+    """bench.verbatim_sweep: floor = model FLOPs / peak, a cached mode's prefix pass counted once
+    per sweep (not per seed), wall / floor from the runs' own wall times; the page shows it."""
+    import pandas as pd
+
+    from bench.verbatim_sweep import summarise
+
+    runs = pd.DataFrame(
+        {"freeze": ["none", "none", "all", "all"], "wall_time_s": [30.0, 30.0, 5.0, 1.0]}
+    )
+    per_mode = {
+        "none": {
+            "cached": False,
+            "frozen_prefix_layers": 0,
+            "flops_per_run": 20e9,
+            "flops_cache_build": 0.0,
+        },
+        "all": {
+            "cached": True,
+            "frozen_prefix_layers": 6,
+            "flops_per_run": 1e9,
+            "flops_cache_build": 4e9,
+        },
+    }
+    peak = flops.Peak(1e9, (8, 8, 8), "float32", 2, {})
+    out = summarise(runs, per_mode, peak, study_wall=80.0)
+    assert out["modes"]["none"]["floor_s"] == 40.0
+    assert out["modes"]["all"]["floor_s"] == 6.0  # 2 runs x 1 + one build of 4, not 2 x 5
+    assert out["modes"]["all"]["wall_over_floor"] == 1.0
+    assert out["total"]["floor_s"] == 46.0
+    assert out["total"]["wall_over_floor"] == round(66 / 46, 2)
+    assert out["total"]["met"] is False  # 1.43x > 1.3x
+    assert out["total"]["study_wall_over_floor"] == round(80 / 46, 2)
+
+    rec = {
+        "schema": SCHEMA,
+        "date": "2026-11-27T16:00:00",
+        "study_commits": ["0123456789ab"],
+        "git": {"commit": "fedcba987654"},
+        "cpu": {"model": "AMD EPYC", "capability": "AVX2", "native_bf16": False},
+        "precision": {"precision": "32-true"},
+        "peak": peak.as_record(),
+        "load_avg_at_peak": [0.1, 0.2, 0.3],
+        **out,
+    }
+    assert "Not measured yet" in render([], tmp_path)
+    (tmp_path / "verbatim_sweep").mkdir()
+    (tmp_path / "verbatim_sweep" / "AVX2-2cores.json").write_text(json.dumps(rec))
+    text = render([], tmp_path)
+    assert "| **sweep** | 4 | | **66.0 s** | 46.0 s | **1.43×** |" in text
+    assert "not met" in text and "Trainer` sweep: not measured" in text
