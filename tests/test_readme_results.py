@@ -20,7 +20,14 @@ def test_block_reports_means_and_cis_from_runs(tmp_path: Path) -> None:
     folder = tmp_path / "results" / "disaster-tweets"
     folder.mkdir(parents=True)
     rows = [
-        {"freeze": f, "k": None, "seed": s, "test_accuracy": a + 0.002 * s, "test_f1": 0.7}
+        {
+            "freeze": f,
+            "k": None,
+            "seed": s,
+            "test_accuracy": a + 0.002 * s,
+            "test_f1": 0.7,
+            "backbone": "minilm",
+        }
         for f, a in (("all", 0.80), ("none", 0.83))
         for s in range(10)
     ]
@@ -36,3 +43,6 @@ def test_block_reports_means_and_cis_from_runs(tmp_path: Path) -> None:
     assert "| frozen (`all`) | 10 | 0.809 ± 0.006 |" in text
     assert "0.818" not in text
     assert "| full (`none`) | 10 | 0.839 ± 0.006 |" in text
+    # the backbone is named, and the paper's (BERT-base) figures are marked as another backbone's
+    assert "backbone `minilm`" in text
+    assert "The paper (BERT-base, not this backbone" in text

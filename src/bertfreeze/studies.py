@@ -50,6 +50,7 @@ RUN_COLUMNS = (
     "wall_time_s",
     "precision",
     "cpu_capability",
+    "backbone",
     "config_hash",
     "run",
 )
@@ -207,6 +208,7 @@ def runs_table(sweep_dir: Path) -> pd.DataFrame:
                 "wall_time_s": m.get("wall_time_s"),
                 "precision": m.get("precision"),
                 "cpu_capability": m.get("cpu_capability"),
+                "backbone": m.get("backbone"),
                 "config_hash": m.get("config_hash"),
                 "run": m["_run"],
             }
