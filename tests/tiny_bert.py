@@ -131,6 +131,56 @@ def run_cli(
     )
 
 
+def kill_mid_sweep_then_rerun(
+    train_args: list[str], sweep: Path, cache: Path, n_jobs: int
+) -> tuple[dict[str, int], subprocess.CompletedProcess, list[dict]]:
+    """Start ``python train.py -m ...`` (``train_args``), SIGKILL its process group once one run
+    has completed and another has a ``last.ckpt`` but no metrics, then rerun the same command.
+
+    Returns the runs completed before the kill (name -> metrics.json mtime), the rerun's result
+    and every metrics.json afterwards; asserts the kill landed mid-sweep and the rerun succeeded.
+    """
+    import json
+    import signal
+    import time
+
+    args = [sys.executable, *train_args]
+    env = {**os.environ, "BERTFREEZE_QUIET": "1", "BERTFREEZE_CACHE": str(cache)}
+    proc = subprocess.Popen(
+        args,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.time() + 300
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            done = list(sweep.glob("*/metrics.json"))
+            mid = [
+                p
+                for p in sweep.glob("*/checkpoints/last.ckpt")
+                if not (p.parent.parent / "metrics.json").exists()
+            ]
+            if done and mid:
+                break
+            time.sleep(0.02)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    before = {p.parent.name: p.stat().st_mtime_ns for p in sweep.glob("*/metrics.json")}
+    assert 1 <= len(before) < n_jobs, "the kill should land mid-sweep"
+    res = run_cli(train_args, REPO, {"BERTFREEZE_CACHE": str(cache)})
+    assert res.returncode == 0, res.stderr[-3000:]
+    for name, mtime in before.items():  # never trained twice after completing
+        assert (sweep / name / "metrics.json").stat().st_mtime_ns == mtime
+    assert res.stdout.count("skip (already completed") == len(before)
+    assert not list(sweep.glob("*/checkpoints/*.ckpt"))  # cleaned up after completion
+    metrics = [json.loads(p.read_text()) for p in sweep.glob("*/metrics.json")]
+    return before, res, metrics
+
+
 def train_in_process(overrides: list[str], run_dir: Path) -> dict:
     """One training run in this process (no subprocess start-up: seconds instead of tens),
     with the ``.hydra/config.yaml`` Hydra's runtime would write (``make predict`` reads it)."""
