@@ -317,11 +317,14 @@ def export(study: Study, study_wall_s: float | None = None) -> Path:
             env_path = dest / name.replace(".csv", ".environment.json")
             write_json_atomic(env_path, _keep_wall_time(env_path, env))
         return dest
-    report_runs = dest / "runs.csv"  # the report's own table: keep its columns, drop abs paths
+    # The report's own table (or an earlier export of it): keep its extra columns, drop abs
+    # paths. Reading an earlier export too makes `export_only=true` idempotent.
+    report_runs = dest / "runs.csv"
     if report_runs.is_file():
         rep = pd.read_csv(report_runs)
         if "run_dir" in rep:
             rep["run"] = rep.pop("run_dir").map(lambda p: Path(str(p)).name)
+        if "run" in rep:
             extra = [c for c in rep.columns if c not in runs.columns or c == "run"]
             runs = runs.merge(rep[extra].drop_duplicates("run"), on="run", how="left")
     atomic_write_csv(runs, dest / "runs.csv")

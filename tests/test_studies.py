@@ -1,0 +1,40 @@
+"""`make results`' export: runs.csv and environment.json from a study's sweep and report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import fake_runs
+import pandas as pd
+import pytest
+
+from bertfreeze import studies
+
+
+def test_export_is_idempotent_keeps_report_columns_and_no_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second export (`export_only=true`, e.g. after adding a column) keeps the report's own
+    columns, writes no absolute path and keeps the measured study wall time."""
+    monkeypatch.setattr(studies, "STUDIES_OUT", tmp_path / "out")
+    monkeypatch.setattr(studies, "RESULTS", tmp_path / "results")
+    study = studies.Study("demo", ("freeze=all,none",), 4, 1.0, "test", baselines=None)
+    fake_runs.make_sweep(study.sweep_dir, modes=("all", "none"), seeds=range(2))
+    dest = study.results_dir
+    dest.mkdir(parents=True)
+    run_dirs = sorted(p for p in study.sweep_dir.iterdir() if (p / "metrics.json").is_file())
+    report = pd.DataFrame({"run_dir": [str(p) for p in run_dirs], "test_mcc": [0.5] * 4})
+    report.to_csv(dest / "runs.csv", index=False)  # what the report writes
+
+    studies.export(study, 12.0)
+    first = pd.read_csv(dest / "runs.csv")
+    studies.export(study)  # export_only: no wall time measured this time
+    second = pd.read_csv(dest / "runs.csv")
+
+    assert len(first) == 4 and "test_mcc" in first and "backbone" in first
+    assert set(first["backbone"]) == {"minilm"}
+    pd.testing.assert_frame_equal(first, second)
+    assert str(tmp_path) not in (dest / "runs.csv").read_text()
+    env = json.loads((dest / "environment.json").read_text())
+    assert env["study_wall_time_s"] == 12.0 and env["n_runs"] == 4
