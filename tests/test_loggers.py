@@ -155,3 +155,26 @@ def test_wandb_logs_offline(
     summary = logged["summary"]
     assert {"train/loss", "val/accuracy", "test/accuracy"} <= set(summary)
     assert summary["test/accuracy"] == pytest.approx(metrics["test"]["accuracy"])
+
+
+@pytest.mark.parametrize(
+    ("logger", "module"), [("mlflow", "mlflow"), ("wandb", "wandb"), ("tensorboard", "tensorboard")]
+)
+def test_missing_logger_package_is_one_line_before_training(
+    logger: str, module: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loggers are an optional extra: without the package, one line that says how to get it."""
+    from bertfreeze.config_checks import check_train_config
+    from bertfreeze.errors import UserError
+
+    cfg = compose_run([f"logger={logger}"], tmp_path / "run")
+    real = importlib.util.find_spec
+    missing = {"tensorboard", "tensorboardX"} if module == "tensorboard" else {module}
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name in missing else real(name, *a)
+    )
+    with pytest.raises(UserError, match=rf"logger={logger} needs {module}.*\[loggers\]") as err:
+        check_train_config(cfg)
+    assert "\n" not in str(err.value)
+    monkeypatch.setattr(importlib.util, "find_spec", real)
+    check_train_config(compose_run(["logger=csv"], tmp_path / "run2"))  # csv needs nothing extra

@@ -201,8 +201,34 @@ def _depths(layers: Any, n_layers: int, name: str) -> None:
             )
 
 
+# Loggers whose package is an optional extra (`pip install -e '.[loggers]'`): logger class ->
+# modules, any one of which is enough.
+LOGGER_MODULES = {
+    "TensorBoardLogger": ("tensorboard", "tensorboardX"),
+    "MLFlowLogger": ("mlflow",),
+    "WandbLogger": ("wandb",),
+}
+
+
+def check_logger_packages(loggers: Any) -> None:
+    """A logger whose package is missing fails here, in one line, before any training."""
+    import importlib.util
+
+    if not isinstance(loggers, DictConfig):
+        return
+    for name, node in loggers.items():
+        target = str(node.get("_target_", "")) if isinstance(node, DictConfig) else ""
+        modules = LOGGER_MODULES.get(target.rsplit(".", 1)[-1])
+        if modules and not any(importlib.util.find_spec(m) for m in modules):
+            raise UserError(
+                f"logger={name} needs {modules[0]}, which is not installed — "
+                "pip install -e '.[loggers]' (or make install EXTRAS=dev,loggers)"
+            )
+
+
 def check_train_config(cfg: DictConfig) -> None:
     """Every cheap check of a composed ``train`` config; raises UserError on the first problem."""
+    check_logger_packages(cfg.get("logger"))
     cache = cfg.get("cache")
     if not isinstance(cache, DictConfig):
         raise UserError(
