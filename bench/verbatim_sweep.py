@@ -144,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     from bertfreeze.errors import UserError
     from bertfreeze.feature_cache import tokenize
     from bertfreeze.model import load_backbone
+    from bertfreeze.precision import resolve_precision
     from bertfreeze.splits import make_split
 
     p = argparse.ArgumentParser(
@@ -163,11 +164,15 @@ def main(argv: list[str] | None = None) -> int:
         runs = pd.read_csv(study / "runs.csv")
         env = json.loads((study / "environment.json").read_text())
     except OSError as err:
-        print(
-            f"error: {study} has no runs.csv/environment.json ({err}); run `make results` first",
-            file=sys.stderr,
+        raise UserError(
+            f"{study} has no runs.csv/environment.json ({err}); run `make results` first"
+        ) from err
+    # before any work of ours: loading the model would raise the load average by itself
+    if os.getloadavg()[0] > MAX_LOAD and not args.allow_load:
+        raise UserError(
+            f"load average {os.getloadavg()[0]:.1f} > {MAX_LOAD}: a peak measured on a busy "
+            "machine is too low and flatters the ratio; rerun when idle (or pass --allow-load)"
         )
-        return 2
     data = args.data
     quiet_libraries()
     set_threads()
@@ -177,8 +182,6 @@ def main(argv: list[str] | None = None) -> int:
     choice = cfg0.trainer.precision
     cpu_caps = sorted(set(runs["cpu_capability"].astype(str)))
     precisions = sorted(set(runs["precision"].astype(str)))
-    from bertfreeze.precision import resolve_precision
-
     here = resolve_precision(str(choice), "cpu")
     if cpu_caps != [here.cpu_capability] or precisions != [here.precision]:
         raise UserError(
@@ -190,12 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     _, tokenizer = load_backbone(str(cfg0.model.pretrained), quiet=True)
     tokens = tokenize(df["text"].tolist(), tokenizer, int(cfg0.data.max_length))
     per_mode = {m: mode_flops(compose(m, data), tokens, split) for m in modes}
-    load_before = os.getloadavg()
-    if load_before[0] > MAX_LOAD and not args.allow_load:
-        raise UserError(
-            f"load average {load_before[0]:.1f} > {MAX_LOAD}: a peak measured on a busy machine is "
-            "too low and flatters the ratio; rerun when idle (or pass --allow-load for a test)"
-        )
+    load_before = os.getloadavg()  # recorded beside the peak
     peak = flops.matmul_peak(here.bf16, seconds=1.0)
     result = {
         "schema": SCHEMA,
