@@ -29,6 +29,7 @@ import datetime as dt
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,8 @@ def mode_flops(cfg: Any, tokens: Any, split: Any) -> dict[str, Any]:
     }
 
 
-def compose(freeze: str, data_path: str | None) -> Any:
+def compose(freeze: str, data_path: str | None, extra: Sequence[str] = ()) -> Any:
+    """The training config of one mode as the sweep composed it (``extra``: more overrides)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
@@ -89,6 +91,7 @@ def compose(freeze: str, data_path: str | None) -> Any:
                 f"freeze={freeze}",
                 "trainer.accelerator=cpu",
                 *([f"data.path={data_path}"] if data_path else []),  # else BERTFREEZE_DATA
+                *extra,
             ],
         )
     apply_precision(cfg)
