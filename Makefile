@@ -18,7 +18,7 @@ SEEDS ?= range(10)
 FREEZE ?= none,all,last2
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-all lint format baselines train sweep quickstart report results notebook results-notebook bench bench-quick bench-gpu data predict clean
+.PHONY: help install test test-all lint format baselines train sweep quickstart report results notebook results-notebook bench bench-quick bench-gpu bench-gpu-sweep data predict clean
 
 help: ## List every target with one line each
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -77,6 +77,9 @@ bench-quick: ## Smoke-test the CPU benchmarks (minutes; bench/results/quick/; CI
 
 bench-gpu: ## The GPU throughput benchmark (run on an H100/H200 machine)
 	bash bench/gpu.sh
+
+bench-gpu-sweep: ## The verbatim sweep with trainer=gpu on a bert-base-shaped model, timed (GPU machine)
+	$(PY) -m bench.gpu_sweep $(ARGS)
 
 data: ## Download Kaggle nlp-getting-started (kaggle CLI) and verify sha256 sums
 	$(PY) -m bertfreeze.cli.get_data $(ARGS)

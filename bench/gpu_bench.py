@@ -150,6 +150,24 @@ def find_tweets() -> Path | None:
     return None
 
 
+def _git_head() -> str | None:
+    """The commit the script ran at (None where the copy has no git metadata)."""
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+        )
+        return out.stdout.strip() or None
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def _name(path: Any) -> str:
+    """A file or folder as its last part: results are committed and carry no machine paths."""
+    return Path(str(path)).name if path and os.sep in str(path) else str(path)
+
+
 def load_tokens(max_length: int, n_limit: int | None) -> tuple[list[np.ndarray], np.ndarray, str]:
     """Token ids and labels of the tweets: real when possible, else synthetic of real lengths."""
     tok, tok_src = find_tokenizer()
@@ -161,7 +179,7 @@ def load_tokens(max_length: int, n_limit: int | None) -> tuple[list[np.ndarray],
         labels = np.array([int(r.get("target", 0) or 0) for r in rows])
         ids = tok(texts, truncation=True, max_length=max_length, padding=False)["input_ids"]
         out = [np.asarray(x, dtype=np.int32) for x in ids]
-        source = f"real tweets {path} ({len(out)} rows), tokenizer {tok_src}"
+        source = f"real tweets {_name(path)} ({len(out)} rows), tokenizer {_name(tok_src)}"
     else:
         rng = np.random.default_rng(0)
         pairs = [tuple(map(int, p.split(":"))) for p in REAL_LENGTHS.split(",")]
@@ -173,7 +191,7 @@ def load_tokens(max_length: int, n_limit: int | None) -> tuple[list[np.ndarray],
             ids_[0], ids_[-1] = 101, 102  # [CLS] ... [SEP]
             out.append(ids_)
         labels = rng.integers(0, 2, size=N_TWEETS)
-        source = f"synthetic ids with the real tweets' length distribution ({N_TWEETS} rows); tweets: {path}, tokenizer: {tok_src}"
+        source = f"synthetic ids with the real tweets' length distribution ({N_TWEETS} rows); tweets: {_name(path)}, tokenizer: {_name(tok_src)}"
     if n_limit is not None:
         out, labels = out[:n_limit], labels[:n_limit]
     return out, labels, source
@@ -490,6 +508,7 @@ def main(argv: list[str] | None = None) -> int:
     out = {
         "name": "gpu",
         "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "commit": os.environ.get("BERTFREEZE_COMMIT") or _git_head(),
         "mode": "cpu-smoke" if smoke else "gpu",
         "device": torch.cuda.get_device_name(0)
         if dev.type == "cuda"

@@ -155,13 +155,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--cpu-smoke", action="store_true", help="tiny BERT on the CPU: checks the script"
     )
+    p.add_argument(
+        "--analyse",
+        default=None,
+        metavar="SWEEP_DIR",
+        help="only analyse a sweep run earlier (its run records), e.g. copied back from the GPU",
+    )
+    p.add_argument("--sweep-record", default=None, help="with --analyse: the sweep's JSON line")
+    p.add_argument("--peak-flops", type=float, default=None, help="with --analyse: GPU peak")
+    p.add_argument("--device-name", default=None, help="with --analyse: the GPU's name")
+    p.add_argument("--combine", nargs="+", default=None, help="merge part results (JSON) into one")
     args = p.parse_args(argv)
+    if args.combine:
+        return combine(
+            [Path(x) for x in args.combine], Path(args.out or RESULTS / "gpu_sweep.json")
+        )
     smoke = args.cpu_smoke
     t0 = time.perf_counter()
 
     import torch
 
-    if not smoke and not torch.cuda.is_available():
+    if not smoke and not args.analyse and not torch.cuda.is_available():
         print("error: no CUDA device — run on a GPU machine, or --cpu-smoke", file=sys.stderr)
         return 2
     if not args.data or not Path(args.data).is_file():
@@ -186,10 +200,15 @@ def main(argv: list[str] | None = None) -> int:
         folder, sweep_dir, str(Path(args.data).resolve()), seeds, smoke, modes
     )
     log = work / "sweep.log"
-    sweep = run_sweep(overrides, env, args.limit, log)
+    if args.analyse:  # the runs happened elsewhere: FLOPs from the same config, peak as measured
+        sweep_dir = Path(args.analyse)
+        sweep = json.loads(args.sweep_record)
+    else:
+        sweep = run_sweep(overrides, env, args.limit, log)
     print(f"sweep: {sweep}", flush=True)
 
     os.environ["BERTFREEZE_CACHE"] = str(cache)
+    from bench import flops
     from bench.verbatim_sweep import compose, mode_flops, summarise
     from bertfreeze.data import DataSpec, load_dataset
     from bertfreeze.feature_cache import tokenize
@@ -206,7 +225,11 @@ def main(argv: list[str] | None = None) -> int:
     _, tokenizer = load_backbone(str(folder), quiet=True)
     tokens = tokenize(df["text"].tolist(), tokenizer, int(cfg0.data.max_length))
     per_mode = {m: mode_flops(cfgs[m], tokens, split) for m in modes}
-    peak = gpu_peak(smoke)
+    if args.analyse:
+        rate = float(args.peak_flops)
+        peak = flops.Peak(rate, (8192, 8192, 8192), "bfloat16", 0, {"8192x8192x8192": rate})
+    else:
+        peak = gpu_peak(smoke)
     summary = summarise(runs, per_mode, peak, sweep["wall_s"]) if len(runs) else {}
     accuracy = (
         runs.groupby("freeze")["test_accuracy"].mean().round(4).to_dict() if len(runs) else {}
@@ -218,11 +241,14 @@ def main(argv: list[str] | None = None) -> int:
         "mode": "cpu-smoke" if smoke else "gpu",
         "date": dt.datetime.now().isoformat(timespec="seconds"),
         "commit": args.commit,
-        "command": "python train.py -m " + " ".join(overrides),
-        "device": torch.cuda.get_device_name(0) if not smoke else platform.processor(),
+        "command": shown_command(overrides),
+        "device": args.device_name
+        or (torch.cuda.get_device_name(0) if not smoke else platform.processor()),
         "precision": sorted(set(runs["precision"].astype(str))) if len(runs) else None,
         "backbone": backbone,
-        "versions": {
+        "versions": run_versions(sweep_dir)
+        if args.analyse
+        else {
             "torch": torch.__version__,
             "cuda": torch.version.cuda,
             "python": platform.python_version(),
@@ -251,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         out = base / ("quick" if smoke and not os.environ.get("OUT") else "") / name
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, default=str) + "\n")
-    if os.environ.get("OUT"):
+    if os.environ.get("OUT") and log.exists():
         shutil.copy(log, Path(os.environ["OUT"]) / "gpu_sweep_train.log")
     t = result.get("total") or {}
     print(
@@ -263,6 +289,89 @@ def main(argv: list[str] | None = None) -> int:
     if not args.work:
         shutil.rmtree(work, ignore_errors=True)
     return 0 if sweep["returncode"] == 0 or sweep["timed_out"] else 1
+
+
+def shown_command(overrides: list[str]) -> str:
+    """The sweep's command line without this machine's paths (committed results carry none)."""
+    shown = []
+    for o in overrides:
+        key, _, value = o.partition("=")
+        if key == "model.pretrained":
+            value = "<random bert-base-shaped folder>"
+        elif key == "data.path":
+            value = Path(value).name
+        elif key.startswith("hydra."):
+            continue
+        shown.append(f"{key}={value}")
+    return "python train.py -m " + " ".join(shown)
+
+
+def run_versions(sweep_dir: Path) -> dict[str, Any]:
+    """The library versions the runs recorded (``metrics.json``), for an --analyse elsewhere."""
+    for m in sorted(sweep_dir.glob("*/metrics.json")):
+        return json.loads(m.read_text()).get("versions", {})
+    return {}
+
+
+def combine(parts: list[Path], out: Path) -> int:
+    """One sweep from parts run separately (each mode measured in one part): per mode, total.
+
+    A part interrupted at its limit contributes its finished runs as measured and the rest at
+    its mode's mean (starred: ``extrapolated``). Parts' process start-up is not in the total.
+    """
+    docs = [json.loads(p.read_text()) for p in parts]
+    rate = float(docs[-1]["peak"]["flops_per_s"])
+    modes: dict[str, Any] = {}
+    for d in docs:
+        seeds = d["runs_expected"] // max(len(d.get("modes") or {}), 1)
+        for mode, line in (d.get("modes") or {}).items():
+            ex = (d.get("extrapolation") or {}).get("per_mode_s", {}).get(mode)
+            flops_all = seeds * line["flops_per_run"] + line["flops_cache_build"]
+            modes[mode] = {
+                **line,
+                "seeds": seeds,
+                "seeds_measured": line["runs"],
+                "all_seeds_s": ex if ex is not None else line["wall_s"],
+                "extrapolated": line["runs"] < seeds,
+                "all_seeds_model_flops": flops_all,
+                "all_seeds_floor_s": round(flops_all / rate, 2),
+                "part": d.get("command"),
+            }
+    total = sum(m["all_seeds_s"] for m in modes.values())
+    flops_total = sum(m["all_seeds_model_flops"] for m in modes.values())
+    floor = flops_total / rate
+    result = {
+        "schema": SCHEMA,
+        "key": "gpu_sweep",
+        "mode": "gpu",
+        "what": "the verbatim sweep (3 modes x 10 seeds) with trainer=gpu on a random bert-base-shaped backbone, run in parts",
+        "device": docs[0].get("device"),
+        "precision": sorted({p for d in docs for p in (d.get("precision") or [])}),
+        "commits": sorted({d.get("commit") for d in docs if d.get("commit")}),
+        "versions": docs[0].get("versions"),
+        "peak": docs[-1].get("peak"),
+        "parts": [
+            {k: d.get(k) for k in ("command", "sweep", "runs_completed", "runs_expected", "date")}
+            for d in docs
+        ],
+        "modes": modes,
+        "total_runs_s": round(total, 1),
+        "total_extrapolated": any(m["extrapolated"] for m in modes.values()),
+        "floor_s": round(floor, 2),
+        "total_over_floor": round(total / floor, 1),
+        "mfu": round(flops_total / total / rate, 5),
+        "goal_s": GOAL_S,
+        "goal_met": total <= GOAL_S and not any(m["extrapolated"] for m in modes.values()),
+        "test_accuracy_mean_meaningless": {
+            k: v for d in docs for k, v in (d.get("test_accuracy_mean_meaningless") or {}).items()
+        },
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    print(
+        f"gpu sweep (combined): {total:.0f} s of runs{' *' if result['total_extrapolated'] else ''}, goal {GOAL_S:.0f} s; wrote {out}"
+    )
+    return 0
 
 
 def _version(module: str) -> str | None:

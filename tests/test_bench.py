@@ -264,3 +264,59 @@ def test_verbatim_sweep_floor_counts_each_cache_build_once(tmp_path: Path) -> No
     text = render([], tmp_path)
     assert "| **sweep** | 4 | | **66.0 s** | 46.0 s | **1.43×** |" in text
     assert "not met" in text and "Trainer` sweep: not measured" in text
+
+
+def test_gpu_sweep_combine_stars_extrapolation_and_counts_floor_per_seed(tmp_path: Path) -> None:
+    """bench.gpu_sweep: parts run separately merge into one sweep; an interrupted mode's missing
+    seeds are extrapolated and starred (never counted as measured), the floor counts every seed
+    and each cache build once, and the committed command names no machine path."""
+    import pandas as pd
+
+    from bench.gpu_sweep import combine, extrapolate, shown_command
+
+    where = tmp_path / "machine"  # any absolute path of this machine
+    cmd = shown_command(
+        ["freeze=none", f"model.pretrained={where}/bert", f"data.path={where}/train.csv",
+         f"hydra.sweep.dir={where}/sweep", "trainer=gpu"]
+    )  # fmt: skip
+    assert cmd == (
+        "python train.py -m freeze=none model.pretrained=<random bert-base-shaped folder> "
+        "data.path=train.csv trainer=gpu"
+    )
+    runs = pd.DataFrame({"freeze": ["none"] * 2, "wall_time_s": [40.0, 60.0]})
+    assert extrapolate(runs, 4, ("none",)) == {"per_mode_s": {"none": 200.0}, "total_s": 200.0}
+
+    peak = {"flops_per_s": 1e12}
+
+    def line(runs: int, wall: float, per_run: float, build: float) -> dict:
+        return {"runs": runs, "wall_s": wall, "flops_per_run": per_run,
+                "flops_cache_build": build, "model_flops": runs * per_run + build, "mfu": 0.01}  # fmt: skip
+
+    part_a = {
+        "command": "a", "runs_expected": 4, "precision": ["bf16-mixed"], "peak": peak,
+        "modes": {"none": line(2, 100.0, 1e12, 0.0)},
+        "extrapolation": {"per_mode_s": {"none": 200.0}, "total_s": 200.0},
+    }  # fmt: skip
+    part_b = {
+        "command": "b", "runs_expected": 8, "precision": ["bf16-mixed"], "peak": peak,
+        "modes": {"all": line(4, 20.0, 1e11, 2e12), "last2": line(4, 40.0, 5e11, 1e12)},
+        "extrapolation": None,
+    }  # fmt: skip
+    paths = []
+    for name, doc in (("a", part_a), ("b", part_b)):
+        paths.append(tmp_path / f"{name}.json")
+        paths[-1].write_text(json.dumps(doc))
+    out = tmp_path / "gpu_sweep.json"
+    combine(paths, out)
+    g = json.loads(out.read_text())
+    assert g["modes"]["none"]["extrapolated"] is True
+    assert g["modes"]["all"]["extrapolated"] is False
+    assert g["modes"]["none"]["all_seeds_floor_s"] == 4.0  # 4 seeds x 1e12 / 1e12
+    assert g["modes"]["all"]["all_seeds_floor_s"] == 2.4  # 4 x 1e11 + one build of 2e12
+    assert g["total_runs_s"] == 260.0 and g["total_extrapolated"] is True
+    assert g["goal_met"] is False  # an extrapolated total never meets a goal
+
+    (tmp_path / "gpu.json").write_text(json.dumps({"mode": "smoke"}))
+    text = render([], tmp_path)
+    assert "| none | 2 of 4 | 100.0 s | 3.3 min* |" in text
+    assert "| **sweep** | | | **4.3 min*** |" in text
