@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -514,6 +515,40 @@ def verbatim_section(results_dir: Path) -> str:
     return "\n".join(out).rstrip()
 
 
+def profile_section(results_dir: Path) -> str:
+    """Where a training step's time goes (``python -m bench.profile_step``), per CPU kind."""
+    recs = [r for r in (_read(p) for p in sorted((results_dir / "profile").glob("*.json"))) if r]
+    if not recs:
+        return ""
+    out = [
+        "## Where a training step's time goes",
+        "",
+        "`python -m bench.profile_step` runs the real Lightning step (the project's build, the "
+        "training tweets' bucketed batches, shipped defaults) under `torch.profiler` and sums "
+        "each op class's self CPU time. Profiling adds per-op overhead, so its step time is a "
+        "little above an unprofiled one; the shares are the point. MFU here = model FLOPs of "
+        "the profiled steps over the peak measured in the same process.",
+        "",
+    ]
+    for r in recs:
+        out += [
+            f"**freeze={r['freeze']} — {r['cpu']['model']}, {r['cpu']['capability']}, "
+            f"{r['threads']} threads, {r['precision']['precision']}**: {r['steps']} steps, "
+            f"{1000 * r['step_s_mean']:.0f} ms/step, MFU {r['mfu_profiled_steps']:.0%} "
+            f"(peak {r['peak']['flops_per_s'] / 1e9:.0f} GFLOP/s); commit "
+            f"{(r['git'].get('commit') or '?')[:10]}, {r['date'][:16]}.",
+            "",
+            "| op class | self time | share | calls |",
+            "|---|---:|---:|---:|",
+            *(
+                f"| {k} | {v['self_s']:.2f} s | {v['share']:.1%} | {v['calls']} |"
+                for k, v in r["classes"].items()
+            ),
+            "",
+        ]
+    return "\n".join(out).rstrip()
+
+
 def stale_section(stale: list[dict[str, Any]]) -> str:
     if not stale:
         return ""
@@ -582,14 +617,16 @@ def render(results: list[dict[str, Any]], results_dir: Path = RESULTS) -> str:
             "## CPU results\n\nNo current results: every stored result predates this bench "
             "(see *Stale figures* below). Run `make bench` on an idle machine."
         )
-    return DOC_TEMPLATE.format(
+    text = DOC_TEMPLATE.format(
         quickstart=quickstart_section(results_dir),
         verbatim=verbatim_section(results_dir),
+        profile=profile_section(results_dir),
         body=body,
         produces=WHAT_A_RUN_PRODUCES,
         stale=stale_section(stale),
         gpu=gpu_section(results_dir),
     )
+    return re.sub(r"\n{3,}", "\n\n", text)  # an empty section leaves no gap
 
 
 DOC_TEMPLATE = """# Benchmarks
@@ -607,6 +644,8 @@ whichever side that happened.
 {body}
 
 {verbatim}
+
+{profile}
 
 {quickstart}
 
@@ -628,6 +667,7 @@ make bench ARGS='--precision 32-true'   # force a precision (default auto)
 python -m bench.render            # re-render this page from the stored JSONs
 python -m bench.quickstart        # time make quickstart on this CPU (Quickstart table)
 python -m bench.verbatim_sweep    # the committed study against its FLOP floor (idle machine)
+python -m bench.profile_step      # where a freeze=none step's time goes, by op class (idle)
 ```
 """
 

@@ -320,3 +320,33 @@ def test_gpu_sweep_combine_stars_extrapolation_and_counts_floor_per_seed(tmp_pat
     text = render([], tmp_path)
     assert "| none | 2 of 4 | 100.0 s | 3.3 min* |" in text
     assert "| **sweep** | | | **4.3 min*** |" in text
+
+
+def test_profile_step_classes_ops_and_renders_shares(tmp_path: Path) -> None:
+    """bench.profile_step: aten ops fall into the classes the page reports (matrix products are
+    what MFU counts), self time is summed per class, and the page shows each class's share."""
+    from bench.profile_step import by_class, op_class
+
+    assert op_class("aten::addmm") == op_class("aten::mm") == "matrix products"
+    assert op_class("aten::bernoulli_") == "dropout"
+    assert op_class("aten::_fused_adamw_") == "optimiser"
+    assert op_class("aten::copy_") == "copies"
+    assert op_class("Optimizer.step#AdamW.step") == "other"
+    got = by_class([("aten::mm", 2.0, 10), ("aten::addmm", 1.0, 5), ("aten::gelu", 0.5, 2)])
+    assert got == {
+        "matrix products": {"self_s": 3.0, "calls": 15},
+        "GELU": {"self_s": 0.5, "calls": 2},
+    }
+    assert "Where a training step" not in render([], tmp_path)
+    (tmp_path / "profile").mkdir()
+    rec = {
+        "freeze": "none", "threads": 2, "steps": 12, "step_s_mean": 2.5,
+        "mfu_profiled_steps": 0.5, "date": "2026-11-27T18:00:00", "git": {"commit": "0123456789ab"},
+        "cpu": {"model": "AMD EPYC", "capability": "AVX2"}, "precision": {"precision": "32-true"},
+        "peak": {"flops_per_s": 138e9},
+        "classes": {"matrix products": {"self_s": 3.0, "share": 0.6, "calls": 15}},
+    }  # fmt: skip
+    (tmp_path / "profile" / "none-AVX2-2t.json").write_text(json.dumps(rec))
+    text = render([], tmp_path)
+    assert "| matrix products | 3.00 s | 60.0% | 15 |" in text
+    assert "2500 ms/step, MFU 50%" in text and "\n\n\n" not in text
