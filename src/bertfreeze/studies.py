@@ -28,9 +28,12 @@ from bertfreeze.paths import REPO_ROOT
 from bertfreeze.runs import iter_run_dirs
 from bertfreeze.schema import RunRecord
 
-# lora/bitfit/ia3 on every layer, 3 epochs, fp32, 2 AVX2 cores: a training step costs 1.0x /
-# 0.9x / 0.9x of freeze=none's on MiniLM (measured side by side), so about none's ~20 min.
-MINUTES_PEFT = 19.0
+# Per-run minutes below come from the committed studies' own run times (runs.csv, 2 AVX2 cores,
+# fp32, MiniLM): disaster-tweets none median 9.3 min (8.6 to 10.3; two runs that shared the CPU
+# 16 and 20), last2 median 2.9, all 2-5 s plus one 67 s cache build; sms-spam 2,526 s for 15.
+# lora/bitfit/ia3 on every layer: a training step costs 1.0x / 0.9x / 0.9x of freeze=none's
+# (measured side by side), so about none's 9 min.
+MINUTES_PEFT = 9.0
 STUDIES_OUT = Path("outputs/studies")
 RESULTS = Path("results")
 
@@ -124,37 +127,36 @@ STUDIES: dict[str, Study] = {
             "disaster-tweets",
             ("freeze=none,all,last2", "seed=range(10)"),
             30,
-            5.2,
-            "estimate: a 1-epoch freeze=none run took 226 s on 2 idle AVX2 cores (fp32), "
-            "so ~10 min (none), ~4 (last2), ~1.5 (all) per 3-epoch run",
+            4.7,
+            "measured: 2.36 h for the committed 30 runs; ~9 min (none), ~3 (last2), <1 (all)",
         ),
         Study(
             "disaster-tweets-cv",
             ("experiment=cv", "freeze=none,all,last2"),
             30,
-            9.0,
+            4.7,
             "as disaster-tweets, one run per fold of the baselines' 10 folds",
         ),
         Study(
             "freeze-depth",
             ("experiment=freeze_depth",),
             35,
-            8.0,
-            "k = 0..6 trainable top layers x 5 seeds; k=6 costs as much as freeze=none",
+            4.5,
+            "k = 0..6 trainable top layers x 5 seeds; ~1.5 min per trainable layer, k=6 ~ none",
         ),
         Study(
             "sms-spam",
             ("data=sms_spam", "freeze=none,all,last2", "seed=range(5)"),
             15,
-            9.0,
-            "5,574 SMS messages; baselines on the same folds",
+            2.9,
+            "measured: 43 min for the committed 15 runs; baselines on the same folds",
             baselines=("data=sms_spam",),
         ),
         Study(
             "peft",
             ("freeze=lora,bitfit,ia3", "seed=range(10)"),
             30,
-            12.0,
+            MINUTES_PEFT,
             "LoRA/IA3 backpropagate through every layer; reported beside disaster-tweets",
             extra_sweeps=("disaster-tweets",),
         ),
