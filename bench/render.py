@@ -231,6 +231,25 @@ def mfu_rows(results: list[dict[str, Any]]) -> list[str]:
     return rows
 
 
+def peak_spread(results: list[dict[str, Any]]) -> list[str]:
+    """A warning when the peaks measured by different lines differ: MFU compares within a line."""
+    rates = [
+        used["flops_per_s"]
+        for r in results
+        if (used := ((r.get("details") or {}).get("peak") or {}).get("used"))
+    ]
+    if len(rates) < 2 or max(rates) < 1.2 * min(rates):
+        return []
+    lo, hi = min(rates) / 1e9, max(rates) / 1e9
+    return [
+        f"The measured peak differs between lines ({lo:.0f}-{hi:.0f} GFLOP/s: shapes, and a "
+        "shared or virtual machine's varying throughput), so an MFU is comparable within its "
+        f"line only; against the highest peak, an MFU shown here would be up to {1 - lo / hi:.0%} "
+        "lower.",
+        "",
+    ]
+
+
 def targets(results: list[dict[str, Any]]) -> list[str]:
     """One line per target: met or missed, and why when a reason was measured."""
     out = []
@@ -599,6 +618,7 @@ def render(results: list[dict[str, Any]], results_dir: Path = RESULTS) -> str:
                 "",
                 *mfu_rows(current),
                 "",
+                *peak_spread(current),
                 "### Targets",
                 "",
                 *targets(current),

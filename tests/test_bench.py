@@ -350,3 +350,16 @@ def test_profile_step_classes_ops_and_renders_shares(tmp_path: Path) -> None:
     text = render([], tmp_path)
     assert "| matrix products | 3.00 s | 60.0% | 15 |" in text
     assert "2500 ms/step, MFU 50%" in text and "\n\n\n" not in text
+
+
+def test_render_warns_when_peaks_differ_between_lines() -> None:
+    """MFUs against different measured peaks are not comparable: the page says so, with the
+    spread, and says nothing when the peaks agree."""
+    from bench.render import peak_spread
+
+    def res(rate: float) -> dict:
+        return {"details": {"peak": {"used": {"flops_per_s": rate}}}}
+
+    assert peak_spread([res(100e9), res(110e9)]) == []
+    note = peak_spread([res(100e9), res(150e9)])
+    assert "100-150 GFLOP/s" in note[0] and "up to 33% lower" in note[0]
