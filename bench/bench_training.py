@@ -874,6 +874,28 @@ class _FixedBatches(torch.utils.data.Sampler):
         return len(self.batches)
 
 
+def timing_trainer(precision: str, clip: float | None, callbacks: list, **extra: Any) -> Any:
+    """A bare one-epoch CPU Trainer for timing training steps: no logging, checkpoints,
+    progress bar, sanity or validation passes (``extra``: e.g. ``limit_train_batches``)."""
+    import lightning as L
+
+    return L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_epochs=1,
+        precision=precision,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        gradient_clip_val=clip,
+        callbacks=callbacks,
+        **extra,
+    )
+
+
 def _lightning_chunk(
     module: Any,
     collate: Any,
@@ -899,20 +921,7 @@ def _lightning_chunk(
     loader = DataLoader(
         list(range(n_rows)), batch_sampler=_FixedBatches(batches), collate_fn=collate
     )
-    trainer = L.Trainer(
-        accelerator="cpu",
-        devices=1,
-        max_epochs=1,
-        precision=precision,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
-        gradient_clip_val=clip,
-        callbacks=[StepTimer()],
-    )
+    trainer = timing_trainer(precision, clip, [StepTimer()])
     set_threads()
     trainer.fit(module, train_dataloaders=loader)
     return list(np.diff(stamps))

@@ -68,7 +68,7 @@ def by_class(events: list[tuple[str, float, int]]) -> dict[str, dict[str, float]
 def main(argv: list[str] | None = None) -> int:
     import lightning as L
 
-    from bench.bench_training import make_ctx, quiet_libraries, set_threads
+    from bench.bench_training import make_ctx, quiet_libraries, set_threads, timing_trainer
     from bench.run import cpu_record, git_state
     from bertfreeze.build import build_run
     from bertfreeze.precision import resolve_precision
@@ -108,20 +108,11 @@ def main(argv: list[str] | None = None) -> int:
             per_step.append((int(mask.sum()) if mask is not None else 0, rows))
             prof.step()
 
-    trainer = L.Trainer(
-        accelerator="cpu",
-        devices=1,
-        max_epochs=1,
-        precision=str(cfg.trainer.precision),
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
+    trainer = timing_trainer(
+        str(cfg.trainer.precision),
+        cfg.trainer.get("gradient_clip_val"),
+        [Step()],
         limit_train_batches=n_steps,
-        gradient_clip_val=cfg.trainer.get("gradient_clip_val"),
-        callbacks=[Step()],
     )
     set_threads()
     with prof:
