@@ -363,3 +363,23 @@ def test_render_warns_when_peaks_differ_between_lines() -> None:
     assert peak_spread([res(100e9), res(110e9)]) == []
     note = peak_spread([res(100e9), res(150e9)])
     assert "100-150 GFLOP/s" in note[0] and "up to 33% lower" in note[0]
+
+
+@pytest.mark.slow
+def test_gpu_sweep_cpu_smoke_runs_the_real_entry_point(tmp_path: Path, tiny_data: Path) -> None:
+    """bench.gpu_sweep end to end on the CPU (tiny random BERT, one cached run through the real
+    ``train.py -m``): the record counts the run, claims no GPU goal, keeps extra overrides, and
+    its command carries no path of this machine."""
+    from bench.gpu_sweep import main
+
+    out = tmp_path / "gpu_sweep.json"
+    rc = main(
+        ["--cpu-smoke", "--modes", "all", "--data", str(tiny_data), "--work", str(tmp_path / "w"),
+         "--override", "compile=false", "--out", str(out)]
+    )  # fmt: skip
+    assert rc == 0
+    g = json.loads(out.read_text())
+    assert g["runs_completed"] == g["runs_expected"] == 1 and g["complete"] is True
+    assert g["goal_met"] is None and g["mode"] == "cpu-smoke"
+    assert g["command"].endswith("compile=false") and str(tmp_path) not in g["command"]
+    assert g["modes"]["all"]["cached"] is True and g["modes"]["all"]["flops_cache_build"] > 0
