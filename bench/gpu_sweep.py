@@ -185,6 +185,13 @@ def main(argv: list[str] | None = None) -> int:
     if not smoke and not args.analyse and not torch.cuda.is_available():
         print("error: no CUDA device — run on a GPU machine, or --cpu-smoke", file=sys.stderr)
         return 2
+    if args.analyse and (not args.sweep_record or not args.peak_flops):
+        print(
+            'error: --analyse needs --sweep-record \'{"wall_s": ..., "timed_out": ...}\' and '
+            "--peak-flops (the GPU's measured peak)",
+            file=sys.stderr,
+        )
+        return 2
     if not args.data or not Path(args.data).is_file():
         print("error: give --data /path/to/train.csv (or set BERTFREEZE_DATA)", file=sys.stderr)
         return 2
