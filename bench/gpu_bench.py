@@ -150,17 +150,13 @@ def find_tweets() -> Path | None:
     return None
 
 
-def _git_head() -> str | None:
-    """The commit the script ran at (None where the copy has no git metadata)."""
-    import subprocess
+def _git_commit() -> str | None:
+    """The commit the script ran at: ``bench.run.git_state`` (None where the copy has no git)."""
+    if str(REPO) not in sys.path:  # run as a script: the bench package sits beside it
+        sys.path.insert(0, str(REPO))
+    from bench.run import git_state
 
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
-        )
-        return out.stdout.strip() or None
-    except (OSError, subprocess.CalledProcessError):
-        return None
+    return git_state()["commit"]
 
 
 def _name(path: Any) -> str:
@@ -508,7 +504,7 @@ def main(argv: list[str] | None = None) -> int:
     out = {
         "name": "gpu",
         "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "commit": os.environ.get("BERTFREEZE_COMMIT") or _git_head(),
+        "commit": os.environ.get("BERTFREEZE_COMMIT") or _git_commit(),
         "mode": "cpu-smoke" if smoke else "gpu",
         "device": torch.cuda.get_device_name(0)
         if dev.type == "cuda"

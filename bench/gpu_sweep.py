@@ -108,16 +108,21 @@ def run_sweep(overrides: list[str], env: dict[str, str], limit: float, log: Path
     return {"returncode": rc, "timed_out": timed_out, "wall_s": round(wall, 1), "limit_s": limit}
 
 
-def gpu_peak(smoke: bool) -> Any:
-    """A bf16 8192^3 matmul peak on the GPU (fp32 512^3 on the CPU smoke), as ``flops.Peak``."""
+def gpu_peak(smoke: bool, measured: float | None = None) -> Any:
+    """A bf16 8192^3 matmul peak on the GPU (fp32 on the CPU smoke), as ``flops.Peak``;
+    ``measured``: a rate measured earlier on the same GPU (``--analyse``)."""
     import torch
 
     from bench import flops
     from bench.gpu_bench import matmul_peak
 
-    if smoke:
+    if smoke and measured is None:
         return flops.matmul_peak(False, seconds=0.2)
-    rate = matmul_peak(torch.device("cuda"), 8192, torch.bfloat16, 50)
+    rate = (
+        measured
+        if measured is not None
+        else matmul_peak(torch.device("cuda"), 8192, torch.bfloat16, 50)
+    )
     return flops.Peak(rate, (8192, 8192, 8192), "bfloat16", 0, {"8192x8192x8192": rate})
 
 
@@ -223,28 +228,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"sweep: {sweep}", flush=True)
 
     os.environ["BERTFREEZE_CACHE"] = str(cache)
-    from bench import flops
-    from bench.verbatim_sweep import compose, mode_flops, summarise
-    from bertfreeze.data import DataSpec, load_dataset
-    from bertfreeze.feature_cache import tokenize
-    from bertfreeze.model import load_backbone
-    from bertfreeze.splits import make_split
+    from bench.verbatim_sweep import compose, summarise, sweep_flops
+    from bertfreeze.runs import versions
     from bertfreeze.studies import runs_table
 
     runs = runs_table(sweep_dir)
     extra = [o for o in overrides if o.startswith(("model", "data.", "trainer.max_epochs"))]
-    cfgs = {m: compose(m, None, extra) for m in modes}
-    cfg0 = cfgs[modes[0]]
-    df = load_dataset(DataSpec.from_cfg(cfg0.data))
-    split = make_split(df, cfg0.data)
-    _, tokenizer = load_backbone(str(folder), quiet=True)
-    tokens = tokenize(df["text"].tolist(), tokenizer, int(cfg0.data.max_length))
-    per_mode = {m: mode_flops(cfgs[m], tokens, split) for m in modes}
-    if args.analyse:
-        rate = float(args.peak_flops)
-        peak = flops.Peak(rate, (8192, 8192, 8192), "bfloat16", 0, {"8192x8192x8192": rate})
-    else:
-        peak = gpu_peak(smoke)
+    per_mode = sweep_flops({m: compose(m, None, extra) for m in modes}, str(folder))
+    peak = gpu_peak(smoke, float(args.peak_flops) if args.analyse else None)
     summary = summarise(runs, per_mode, peak, sweep["wall_s"]) if len(runs) else {}
     accuracy = (
         runs.groupby("freeze")["test_accuracy"].mean().round(4).to_dict() if len(runs) else {}
@@ -263,12 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         "backbone": backbone,
         "versions": run_versions(sweep_dir)
         if args.analyse
-        else {
-            "torch": torch.__version__,
-            "cuda": torch.version.cuda,
-            "python": platform.python_version(),
-            **{m: _version(m) for m in ("transformers", "lightning", "hydra", "peft")},
-        },
+        else {**versions(("hydra-core", "peft")), "cuda": torch.version.cuda},
         "sweep": sweep,
         "runs_completed": int(len(runs)),
         "runs_expected": len(modes) * seeds,
@@ -346,7 +332,6 @@ def combine(parts: list[Path], out: Path) -> int:
             modes[mode] = {
                 **line,
                 "seeds": seeds,
-                "seeds_measured": line["runs"],
                 "all_seeds_s": ex if ex is not None else line["wall_s"],
                 "extrapolated": line["runs"] < seeds,
                 "all_seeds_model_flops": flops_all,
@@ -388,15 +373,6 @@ def combine(parts: list[Path], out: Path) -> int:
         f"gpu sweep (combined): {total:.0f} s of runs{' *' if result['total_extrapolated'] else ''}, goal {GOAL_S:.0f} s; wrote {out}"
     )
     return 0
-
-
-def _version(module: str) -> str | None:
-    try:
-        from importlib.metadata import version
-
-        return version({"hydra": "hydra-core"}.get(module, module))
-    except Exception:  # noqa: BLE001 - a version we cannot read is recorded as unknown
-        return None
 
 
 if __name__ == "__main__":

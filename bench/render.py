@@ -416,7 +416,7 @@ def gpu_sweep_rows(results_dir: Path) -> list[str]:
     ]
     for mode, m in g["modes"].items():
         rows.append(
-            f"| {mode} | {m['seeds_measured']} of {m['seeds']} | {fmt_s(m['wall_s'])} | "
+            f"| {mode} | {m['runs']} of {m['seeds']} | {fmt_s(m['wall_s'])} | "
             f"{fmt_s(m['all_seeds_s'])}{star(m)} | {m['all_seeds_floor_s']:.2f} s | "
             f"{100 * m['mfu']:.2f}% |"
         )

@@ -76,6 +76,21 @@ def mode_flops(cfg: Any, tokens: Any, split: Any) -> dict[str, Any]:
     }
 
 
+def sweep_flops(cfgs: dict[str, Any], pretrained: str | None = None) -> dict[str, Any]:
+    """:func:`mode_flops` of each mode's config, on the real split's real tokens (one load)."""
+    from bertfreeze.data import DataSpec, load_dataset
+    from bertfreeze.feature_cache import tokenize
+    from bertfreeze.model import load_backbone
+    from bertfreeze.splits import make_split
+
+    cfg0 = next(iter(cfgs.values()))
+    df = load_dataset(DataSpec.from_cfg(cfg0.data))
+    split = make_split(df, cfg0.data)
+    _, tokenizer = load_backbone(pretrained or str(cfg0.model.pretrained), quiet=True)
+    tokens = tokenize(df["text"].tolist(), tokenizer, int(cfg0.data.max_length))
+    return {m: mode_flops(cfg, tokens, split) for m, cfg in cfgs.items()}
+
+
 def compose(freeze: str, data_path: str | None, extra: Sequence[str] = ()) -> Any:
     """The training config of one mode as the sweep composed it (``extra``: more overrides)."""
     from hydra import compose as hydra_compose
@@ -143,12 +158,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from bench.bench_training import quiet_libraries, set_threads
     from bench.run import cpu_record, git_state
-    from bertfreeze.data import DataSpec, load_dataset
     from bertfreeze.errors import UserError
-    from bertfreeze.feature_cache import tokenize
-    from bertfreeze.model import load_backbone
     from bertfreeze.precision import resolve_precision
-    from bertfreeze.splits import make_split
 
     p = argparse.ArgumentParser(
         prog="python -m bench.verbatim_sweep", description=__doc__.split("\n")[0]
@@ -191,11 +202,7 @@ def main(argv: list[str] | None = None) -> int:
             f"the study ran on {cpu_caps} at {precisions}, this machine is {here.cpu_capability} at "
             f"{here.precision}: measure the peak where the study ran"
         )
-    df = load_dataset(DataSpec.from_cfg(cfg0.data))
-    split = make_split(df, cfg0.data)
-    _, tokenizer = load_backbone(str(cfg0.model.pretrained), quiet=True)
-    tokens = tokenize(df["text"].tolist(), tokenizer, int(cfg0.data.max_length))
-    per_mode = {m: mode_flops(compose(m, data), tokens, split) for m in modes}
+    per_mode = sweep_flops({m: compose(m, data) for m in modes})
     load_before = os.getloadavg()  # recorded beside the peak
     peak = flops.matmul_peak(here.bf16, seconds=1.0)
     result = {
