@@ -142,6 +142,7 @@ def test_cli_predicts_from_a_sweep(sweep: Path, kaggle_csv: Path, tmp_path: Path
     assert not (tmp_path / "outputs").exists()  # nothing written outside the given dirs
 
 
+@pytest.mark.slow  # ~34 s on 2 cores
 def test_cli_missing_run_dir_is_a_one_line_error(tmp_path: Path) -> None:
     hydra_dir = tmp_path / "hydra"
     res = run_cli(

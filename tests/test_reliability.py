@@ -138,6 +138,7 @@ def test_sweep_survives_sigkill_and_resumes(
     assert len(resumed) + len(before) <= 4
 
 
+@pytest.mark.slow  # ~35 s on 2 cores
 def test_config_change_means_new_run(tiny_bert: Path, tiny_data: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     base = [

@@ -157,6 +157,7 @@ REQUIRED = [
 METRIC_KEYS = ["accuracy", "f1", "precision", "recall", "auroc"]
 
 
+@pytest.mark.slow  # ~56 s on 2 cores: keeps `make test` under 10 minutes
 def test_cli_multirun_sweep(tiny_bert: Path, tiny_data: Path, tmp_path: Path) -> None:
     """The design card's sweep, verbatim in form, on the tiny model: 6 complete runs."""
     sweep = tmp_path / "sweep"
