@@ -49,6 +49,7 @@ NON_RECIPE_KEYS = (
     "name",
     "quiet",
     "skip_completed",
+    "reuse_from",
     "keep_weights",
     "logger",
     "trainer.enable_progress_bar",
@@ -130,6 +131,60 @@ def _prune_locations(node: Any) -> None:
 
 def config_hash(recipe_dict: dict[str, Any]) -> str:
     return digest(recipe_dict)[:12]
+
+
+#: Recipe keys that only label a run: how it is named and grouped, never what it trains
+#: (``freeze.k`` acts only through ``freeze.layers``, which stays in). Two runs whose flattened
+#: recipes differ only here train identically, e.g. ``freeze=top_k freeze.k=2`` and ``last2``.
+LABEL_KEYS = ("experiment_name", "freeze.name", "freeze.k")
+
+
+def training_key(flat_recipe: Mapping[str, Any]) -> str:
+    """Hash of what a run trains: its flattened recipe (``metrics.json``'s ``config``) without
+    :data:`LABEL_KEYS`. Equal keys mean equal results, so a finished run can stand in."""
+    return digest({k: v for k, v in flat_recipe.items() if k not in LABEL_KEYS})
+
+
+def find_identical(pools: Iterable[Path], flat_recipe: Mapping[str, Any]) -> Path | None:
+    """The first completed run under ``pools`` that trains exactly what ``flat_recipe`` does."""
+    key = training_key(flat_recipe)
+    for pool in pools:
+        for run_dir in iter_run_dirs(Path(pool)) if Path(pool).is_dir() else ():
+            record = RunRecord.read(run_dir)
+            config = record.fields.get("config") if record else None
+            if isinstance(config, Mapping) and training_key(config) == key:
+                return run_dir
+    return None
+
+
+#: The files of a finished run that stand for it (the rest are logs and checkpoints).
+ADOPTED_FILES = ("predictions.csv", "trainable.safetensors")
+
+
+def adopt(run_dir: Path, source: Path, chash: str, labels: Mapping[str, Any]) -> dict[str, Any]:
+    """Record ``source``'s finished run as this run (same training, other labels) instead of
+    training again: its predictions and weights are copied, its ``metrics.json`` is rewritten
+    with this run's ``labels`` (config_hash, config, freeze, experiment, run_dir) and says
+    where it came from in ``reused_from``; ``wall_time_s`` stays what the run really took."""
+    record = RunRecord.read(source)
+    if record is None:
+        raise FileNotFoundError(f"{source} holds no completed run to reuse")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for name in ADOPTED_FILES:
+        if (source / name).is_file():
+            shutil.copyfile(source / name, run_dir / name)
+    fields = {**record.as_dict(), **labels, "config_hash": chash, "reused_from": _shown(source)}
+    RunRecord(fields).write(run_dir)
+    _write_status(run_dir, "completed", config_hash=chash, reused_from=fields["reused_from"])
+    return fields
+
+
+def _shown(path: Path) -> str:
+    """A run folder as a reader should see it: relative to the working directory when inside."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return path.name
 
 
 def versions(extra: tuple[str, ...] = ()) -> dict[str, str]:

@@ -56,6 +56,7 @@ RUN_COLUMNS = (
     "backbone",
     "config_hash",
     "run",
+    "reused_from",  # the finished run of an identical recipe that stands for this one, if any
 )
 
 
@@ -73,6 +74,8 @@ class Study:
     # (param, csv name) for selection studies; "{freeze}" in the name: one CSV per freeze mode
     selection: tuple[str, str] | None = None
     extra_sweeps: tuple[str, ...] = field(default=())  # other studies' sweeps reported alongside
+    # other studies whose finished runs of an identical recipe stand in (train.py reuse_from)
+    reuse: tuple[str, ...] = field(default=())
 
     @property
     def out(self) -> Path:
@@ -142,7 +145,9 @@ STUDIES: dict[str, Study] = {
             ("experiment=freeze_depth",),
             35,
             4.5,
-            "k = 0..6 trainable top layers x 5 seeds; ~1.5 min per trainable layer, k=6 ~ none",
+            "k = 0..6 trainable top layers x 5 seeds; ~1.5 min per trainable layer, k=6 ~ none;"
+            " k=2 reuses disaster-tweets' last2 runs (seeds 0-4) when they are there",
+            reuse=("disaster-tweets",),
         ),
         Study(
             "sms-spam",
@@ -213,6 +218,7 @@ def runs_table(sweep_dir: Path) -> pd.DataFrame:
                 "backbone": m.get("backbone"),
                 "config_hash": m.get("config_hash"),
                 "run": m["_run"],
+                "reused_from": m.get("reused_from"),
             }
         )
     df = pd.DataFrame(rows, columns=list(RUN_COLUMNS))
@@ -257,6 +263,9 @@ def environment(
         "cores": os.cpu_count(),
         "precision": sorted({str(p) for p in runs["precision"].dropna()}),
         "n_runs": len(runs),
+        # runs that stand in from another study (reuse_from): counted in n_runs and in the sum
+        # below (what each run took when it ran), though this study did not train them
+        "n_reused": int(runs["reused_from"].notna().sum()) if "reused_from" in runs else 0,
         "sum_run_wall_time_s": round(float(runs["wall_time_s"].fillna(0).sum()), 1),
         "study_wall_time_s": None if study_wall_s is None else round(study_wall_s, 1),
         "data": data_files,
@@ -374,9 +383,18 @@ def run_study(study: Study, extra: list[str]) -> Path:
         )
     if not study.sweep:
         return export(study, time.perf_counter() - t0)
+    reuse = [f"reuse_from=[{','.join(repr(str(STUDIES[s].sweep_dir)) for s in study.reuse)}]"]
     _step(
         f"{study.name}: sweep",
-        [py, "train.py", "-m", *study.sweep, *extra, f"hydra.sweep.dir={study.sweep_dir}"],
+        [
+            py,
+            "train.py",
+            "-m",
+            *study.sweep,
+            *(reuse if study.reuse else []),
+            *extra,
+            f"hydra.sweep.dir={study.sweep_dir}",
+        ],
     )
     if not study.selection:
         sweeps = [study.sweep_dir, *(STUDIES[s].sweep_dir for s in study.extra_sweeps)]

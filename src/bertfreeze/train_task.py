@@ -305,6 +305,9 @@ def train(
         if rank_zero_only.rank == 0:
             runs.mark_skipped(run_dir, chash)
         return done
+    reused = _reuse_identical(cfg, run_dir, recipe, chash, resume_command)
+    if reused is not None:
+        return reused or None  # {} off rank 0, as a trained run returns None there
     L.seed_everything(int(cfg.seed), workers=True)  # every seed, 0 included
     if torch.cuda.is_available():
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -373,6 +376,36 @@ def train(
     runs.mark_completed(run_dir, chash)
     for f in (run_dir / "checkpoints").glob("*.ckpt"):
         f.unlink()
+    return metrics
+
+
+def _reuse_identical(
+    cfg: DictConfig,
+    run_dir: Path,
+    recipe: dict[str, Any],
+    chash: str,
+    resume_command: str | None,
+) -> dict[str, Any] | None:
+    """With ``reuse_from`` set, a finished run there that trains exactly this recipe (labels
+    aside: :data:`bertfreeze.runs.LABEL_KEYS`) is recorded as this run instead of training it
+    again, e.g. the depth study's ``top2`` from the main study's ``last2``. None: train."""
+    pools = [Path(str(p)) for p in (cfg.get("reuse_from") or [])]
+    flat = runs.flatten(recipe)
+    source = runs.find_identical(pools, flat) if pools else None
+    if source is None or source.resolve() == run_dir.resolve():
+        return None
+    if rank_zero_only.rank != 0:
+        return {}
+    prepare_run_dir(run_dir, chash, resume_command)  # moves another config's results aside
+    labels = {
+        "run_dir": str(run_dir),
+        "experiment": cfg.get("experiment_name", "default"),
+        "freeze": cfg.freeze.name,
+        "config": flat,
+    }
+    metrics = runs.adopt(run_dir, source, chash, labels)
+    log.info("reused %s for %s: identical recipe (config %s)", source, run_dir, chash)
+    print(f"reuse (identical recipe, config {chash}): {metrics['reused_from']} -> {run_dir}")
     return metrics
 
 

@@ -1,0 +1,101 @@
+"""Reuse of finished runs whose recipe is identical (#11.4): the depth study's ``top2`` runs are
+the main study's ``last2`` runs under another label, so they are recorded, not trained again."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from tiny_bert import run_cli, tiny_overrides
+
+from bertfreeze import runs
+from bertfreeze.paths import CONF_DIR, REPO_ROOT
+from bertfreeze.studies import STUDIES
+
+
+def flat_recipe(overrides: list[str]) -> dict:
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    return runs.flatten(runs.recipe(cfg, "sha"))
+
+
+def test_training_key_sets_labels_aside_and_nothing_else() -> None:
+    last2 = flat_recipe(["freeze=last2", "seed=0"])
+    top2 = flat_recipe(["experiment=freeze_depth", "freeze.k=2", "seed=0"])
+    assert runs.config_hash(last2) != runs.config_hash(top2)  # different runs by name ...
+    assert runs.training_key(last2) == runs.training_key(top2)  # ... that train the same
+    for other in (
+        ["experiment=freeze_depth", "freeze.k=1", "seed=0"],  # another depth
+        ["experiment=freeze_depth", "freeze.k=2", "seed=1"],  # another seed
+        ["experiment=freeze_depth", "freeze.k=2", "seed=0", "optim.lr=1e-4"],
+        ["freeze=all", "seed=0"],  # k=0's neighbour: its own head lr
+    ):
+        assert runs.training_key(flat_recipe(other)) != runs.training_key(last2), other
+
+
+def test_depth_study_reuses_the_main_study() -> None:
+    assert STUDIES["freeze-depth"].reuse == ("disaster-tweets",)
+
+
+def test_reused_run_is_the_identical_run(tiny_bert: Path, tiny_data: Path, tmp_path: Path) -> None:
+    """k=2 in a depth sweep stands in from a finished last2 run (copied, not trained) and is what
+    training it would give; k=1 trains. ~25 s: three tiny CLI runs."""
+    env = {"BERTFREEZE_CACHE": str(tmp_path / "cache")}
+    tiny = tiny_overrides(tiny_bert, tiny_data)
+    main = tmp_path / "main"
+    res = run_cli(
+        ["train.py", "-m", "freeze=last2", "seed=0", *tiny, f"hydra.sweep.dir={main}"],
+        REPO_ROOT,
+        env,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    (source,) = [p.parent for p in main.glob("*/metrics.json")]
+
+    depth = tmp_path / "depth"
+    args = ["train.py", "-m", "experiment=freeze_depth", "freeze.k=1,2", "seed=0", *tiny]
+    res = run_cli([*args, f"reuse_from=['{main}']", f"hydra.sweep.dir={depth}"], REPO_ROOT, env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.stdout.count("reuse (identical recipe") == 1, res.stdout[-3000:]
+    by_k = {
+        json.loads(p.read_text())["config"]["freeze.k"]: p.parent
+        for p in depth.glob("*/metrics.json")
+    }
+    assert sorted(by_k) == [1, 2]
+    reused = json.loads((by_k[2] / "metrics.json").read_text())
+    trained = json.loads((by_k[1] / "metrics.json").read_text())
+    assert "reused_from" not in trained and (by_k[1] / "csv").is_dir()
+    assert reused["reused_from"] and not (by_k[2] / "csv").exists()  # not trained here
+    assert reused["freeze"] == "top2" and reused["experiment"] == "freeze_depth"
+    assert reused["config_hash"] != json.loads((source / "metrics.json").read_text())["config_hash"]
+    assert runs.read_status(by_k[2])["status"] == "completed"
+
+    # the claim behind reuse: training top2 for real gives exactly the finished last2 run
+    fresh = tmp_path / "fresh"
+    res = run_cli(
+        ["train.py", "freeze=top_k", "freeze.k=2", "seed=0", *tiny, f"hydra.run.dir={fresh}"],
+        REPO_ROOT,
+        env,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    for run in (source, fresh):
+        pd.testing.assert_frame_equal(
+            pd.read_csv(by_k[2] / "predictions.csv"), pd.read_csv(run / "predictions.csv")
+        )
+    assert json.loads((fresh / "metrics.json").read_text())["test"] == reused["test"]
+
+    # rerunning the depth sweep skips both (the reused run counts as completed)
+    res = run_cli([*args, f"reuse_from=['{main}']", f"hydra.sweep.dir={depth}"], REPO_ROOT, env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.stdout.count("skip (already completed") == 2
+
+
+@pytest.mark.parametrize("pool", ["missing", "empty"])
+def test_no_pool_run_means_training(tmp_path: Path, pool: str) -> None:
+    if pool == "empty":
+        (tmp_path / pool).mkdir()
+    assert runs.find_identical([tmp_path / pool], {"seed": 0}) is None
