@@ -42,9 +42,10 @@ def test_depth_study_reuses_the_main_study() -> None:
     assert STUDIES["freeze-depth"].reuse == ("disaster-tweets",)
 
 
+@pytest.mark.slow  # three tiny CLI runs, ~60 s on 2 busy cores: keeps `make test` under 10 min
 def test_reused_run_is_the_identical_run(tiny_bert: Path, tiny_data: Path, tmp_path: Path) -> None:
     """k=2 in a depth sweep stands in from a finished last2 run (copied, not trained) and is what
-    training it would give; k=1 trains. ~25 s: three tiny CLI runs."""
+    training it would give; k=1 trains."""
     env = {"BERTFREEZE_CACHE": str(tmp_path / "cache")}
     tiny = tiny_overrides(tiny_bert, tiny_data)
     main = tmp_path / "main"
