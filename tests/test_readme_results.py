@@ -46,3 +46,66 @@ def test_block_reports_means_and_cis_from_runs(tmp_path: Path) -> None:
     # the backbone is named, and the paper's (BERT-base) figures are marked as another backbone's
     assert "backbone `minilm`" in text
     assert "The paper (BERT-base, not this backbone" in text
+
+
+def _nb(kind: str, a: str, b: str, diff: float, p_holm: float, mde: float) -> dict:
+    return {
+        "kind": kind,
+        "metric": "accuracy",
+        "test": "nadeau_bengio",
+        "freeze_a": a,
+        "freeze_b": None if kind == "vs_baseline" else b,
+        "a": a,
+        "b": b,
+        "mean_diff": diff,
+        "ci_low": diff - 0.01,
+        "ci_high": diff + 0.01,
+        "p_holm": p_holm,
+        "hedges_g": 1.0,
+        "mde": mde,
+        "significant": p_holm < 0.05,
+    }
+
+
+def test_fold_paired_study_shows_corrected_tests_against_modes_and_baseline(
+    tmp_path: Path,
+) -> None:
+    """A cv study's block gives the fold-paired (Nadeau–Bengio) differences, the best baseline
+    among them, and says why its per-mode CIs are too narrow; Welch lines are not used there."""
+    folder = tmp_path / "results" / "disaster-tweets-cv"
+    folder.mkdir(parents=True)
+    rows = [
+        {"freeze": f, "k": None, "seed": 0, "fold": k, "test_accuracy": a, "test_f1": 0.7}
+        for f, a in (("all", 0.80), ("none", 0.83))
+        for k in range(10)
+    ]
+    pd.DataFrame(rows).to_csv(folder / "runs.csv", index=False)
+    (folder / "environment.json").write_text(json.dumps({"git_commit": "abc"}))
+    stats = [
+        _nb("freeze_pair", "none", "all", 0.030, 0.001, 0.010),
+        _nb("vs_baseline", "none", "tfidf (baseline)", 0.027, 0.002, 0.012),
+        _nb("vs_baseline", "all", "tfidf (baseline)", -0.003, 0.700, 0.012),
+        {**_nb("vs_baseline", "all", "tfidf (baseline)", 0.5, 0.5, 0.1), "test": "welch"},
+    ]
+    (folder / "stats.json").write_text(json.dumps(stats))
+    block = render(tmp_path)
+    assert "| full (`none`) − frozen (`all`) | +0.030 |" in block
+    assert "| full (`none`) − best baseline (tfidf + LR) | +0.027 |" in block
+    assert "frozen (`all`) vs best baseline (tfidf + LR) cannot be told apart" in block
+    assert "this many folds can detect" in block
+    assert "Nadeau–Bengio" in block and "too narrow" in block
+    assert "+0.500" not in block  # the Welch line of a cv study is not shown
+
+
+def test_holdout_study_leaves_baseline_tests_to_its_report(tmp_path: Path) -> None:
+    folder = tmp_path / "results" / "disaster-tweets"
+    folder.mkdir(parents=True)
+    rows = [
+        {"freeze": "all", "k": None, "seed": s, "test_accuracy": 0.8, "test_f1": 0.7}
+        for s in range(3)
+    ]
+    pd.DataFrame(rows).to_csv(folder / "runs.csv", index=False)
+    (folder / "environment.json").write_text(json.dumps({"git_commit": "abc"}))
+    welch = {**_nb("vs_baseline", "all", "tfidf (baseline)", 0.004, 0.5, 0.01), "test": "welch"}
+    (folder / "stats.json").write_text(json.dumps([welch]))
+    assert "best baseline" not in render(tmp_path)

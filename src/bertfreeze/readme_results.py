@@ -76,21 +76,34 @@ def _mode_table(runs: pd.DataFrame) -> list[str]:
     return lines
 
 
-def _pair_table(stats: list[dict[str, Any]], metric: str = "accuracy") -> tuple[list[str], str]:
+def _pair_table(
+    stats: list[dict[str, Any]], metric: str = "accuracy", paired: bool = False
+) -> tuple[list[str], str]:
+    """Every difference between modes (Welch over seeds), or, for a fold-paired study, the
+    Nadeau–Bengio corrected tests between modes *and* against the best baseline on the same
+    folds (one Holm family in stats.json). A holdout study's BERT-vs-baseline tests compare
+    seeds with CV folds, different test sets, so they stay in its report, not here."""
+    test = "nadeau_bengio" if paired else "welch"
+    kinds = ("freeze_pair", "vs_baseline") if paired else ("freeze_pair",)
     entries = [
         e
         for e in stats
-        if e.get("metric") == metric and e.get("kind") == "freeze_pair" and e.get("test") == "welch"
+        if e.get("metric") == metric and e.get("kind") in kinds and e.get("test") == test
     ]
+    entries.sort(key=lambda e: kinds.index(str(e.get("kind"))))  # modes first, then baseline
     if not entries:
         return [], ""
+    units = "folds" if paired else "seeds"
     lines = [
         "| difference in test accuracy | mean | 95% CI | Holm p | Hedges' g | MDE (80% power) |",
         "|---|---|---|---|---|---|",
     ]
     said = []
     for e in entries:
-        a, b = _label(str(e.get("freeze_a"))), _label(str(e.get("freeze_b")))
+        a = _label(str(e.get("freeze_a")))
+        b = _label(str(e.get("freeze_b")))
+        if e.get("kind") == "vs_baseline":
+            b = f"best baseline ({str(e.get('b', '')).replace(' (baseline)', '')} + LR)"
         lines.append(
             f"| {a} − {b} | {e['mean_diff']:+.3f} | [{_f3(e.get('ci_low'))}, {_f3(e.get('ci_high'))}] "
             f"| {_p(e.get('p_holm'))} | {_f3(e.get('hedges_g'))} | {_f3(e.get('mde'))} |"
@@ -100,7 +113,7 @@ def _pair_table(stats: list[dict[str, Any]], metric: str = "accuracy") -> tuple[
         elif abs(e["mean_diff"]) < (e.get("mde") or 0):
             said.append(
                 f"{a} vs {b} cannot be told apart: {e['mean_diff']:+.3f} is below the "
-                f"{_f3(e.get('mde'))} this many seeds can detect"
+                f"{_f3(e.get('mde'))} this many {units} can detect"
             )
         else:
             said.append(f"{a} vs {b}: {e['mean_diff']:+.3f}, not significant after Holm")
@@ -131,6 +144,15 @@ PAPER_TABLE2 = (
 )
 
 
+# Under a fold-paired study's tables: what its CIs mean (the folds share training rows).
+PAIRED_NOTE = (
+    "One run per fold and mode, on the baselines' own 10 folds. The per-mode CIs treat folds as "
+    "independent, which they are not (their training parts overlap), so they are too narrow; "
+    "the differences use the Nadeau–Bengio corrected resampled t-test, paired by fold, with "
+    "the modes and the best baseline in one Holm family."
+)
+
+
 def _backbones(runs: pd.DataFrame) -> str:
     if "backbone" not in runs or runs["backbone"].isna().all():
         return ""
@@ -146,9 +168,12 @@ def _study_block(name: str, folder: Path) -> list[str]:
     stats = json.loads(stats_path.read_text()) if stats_path.is_file() else []
     out = [f"#### {STUDY_TITLES.get(name, name)}", ""]
     out += _mode_table(runs)
-    pairs, sentence = _pair_table(stats)
+    paired = "fold" in runs and runs["fold"].notna().any()
+    pairs, sentence = _pair_table(stats, paired=paired)
     if pairs:
         out += ["", *pairs, "", f"**What the data say:** {sentence}"]
+    if paired:
+        out += ["", PAIRED_NOTE]
     if name == "disaster-tweets":
         out += ["", PAPER_TABLE2]
     out += _baselines(folder)
