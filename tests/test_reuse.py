@@ -48,20 +48,19 @@ def test_reused_run_is_the_identical_run(tiny_bert: Path, tiny_data: Path, tmp_p
     training it would give; k=1 trains."""
     env = {"BERTFREEZE_CACHE": str(tmp_path / "cache")}
     tiny = tiny_overrides(tiny_bert, tiny_data)
-    main = tmp_path / "main"
-    res = run_cli(
-        ["train.py", "-m", "freeze=last2", "seed=0", *tiny, f"hydra.sweep.dir={main}"],
-        REPO_ROOT,
-        env,
-    )
-    assert res.returncode == 0, res.stderr[-3000:]
+
+    def train(*args: str) -> str:
+        res = run_cli(["train.py", *args, *tiny], REPO_ROOT, env)
+        assert res.returncode == 0, res.stderr[-3000:]
+        return res.stdout
+
+    main, depth, fresh = tmp_path / "main", tmp_path / "depth", tmp_path / "fresh"
+    train("-m", "freeze=last2", "seed=0", f"hydra.sweep.dir={main}")
     (source,) = [p.parent for p in main.glob("*/metrics.json")]
 
-    depth = tmp_path / "depth"
-    args = ["train.py", "-m", "experiment=freeze_depth", "freeze.k=1,2", "seed=0", *tiny]
-    res = run_cli([*args, f"reuse_from=['{main}']", f"hydra.sweep.dir={depth}"], REPO_ROOT, env)
-    assert res.returncode == 0, res.stderr[-3000:]
-    assert res.stdout.count("reuse (identical recipe") == 1, res.stdout[-3000:]
+    depth_sweep = ("-m", "experiment=freeze_depth", "freeze.k=1,2", "seed=0")
+    out = train(*depth_sweep, f"reuse_from=['{main}']", f"hydra.sweep.dir={depth}")
+    assert out.count("reuse (identical recipe") == 1, out[-3000:]
     by_k = {
         json.loads(p.read_text())["config"]["freeze.k"]: p.parent
         for p in depth.glob("*/metrics.json")
@@ -76,13 +75,7 @@ def test_reused_run_is_the_identical_run(tiny_bert: Path, tiny_data: Path, tmp_p
     assert runs.read_status(by_k[2])["status"] == "completed"
 
     # the claim behind reuse: training top2 for real gives exactly the finished last2 run
-    fresh = tmp_path / "fresh"
-    res = run_cli(
-        ["train.py", "freeze=top_k", "freeze.k=2", "seed=0", *tiny, f"hydra.run.dir={fresh}"],
-        REPO_ROOT,
-        env,
-    )
-    assert res.returncode == 0, res.stderr[-3000:]
+    train("freeze=top_k", "freeze.k=2", "seed=0", f"hydra.run.dir={fresh}")
     for run in (source, fresh):
         pd.testing.assert_frame_equal(
             pd.read_csv(by_k[2] / "predictions.csv"), pd.read_csv(run / "predictions.csv")
@@ -90,9 +83,8 @@ def test_reused_run_is_the_identical_run(tiny_bert: Path, tiny_data: Path, tmp_p
     assert json.loads((fresh / "metrics.json").read_text())["test"] == reused["test"]
 
     # rerunning the depth sweep skips both (the reused run counts as completed)
-    res = run_cli([*args, f"reuse_from=['{main}']", f"hydra.sweep.dir={depth}"], REPO_ROOT, env)
-    assert res.returncode == 0, res.stderr[-3000:]
-    assert res.stdout.count("skip (already completed") == 2
+    out = train(*depth_sweep, f"reuse_from=['{main}']", f"hydra.sweep.dir={depth}")
+    assert out.count("skip (already completed") == 2
 
 
 @pytest.mark.parametrize("pool", ["missing", "empty"])
