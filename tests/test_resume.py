@@ -99,6 +99,9 @@ def test_killed_sweep_resumes_from_last_ckpt_with_the_uninterrupted_result(
     assert res.returncode == 0, res.stderr[-3000:]
     reference = job_dir(tmp_path / "uninterrupted")
     assert outcome(reference)[0]["resumed_from_checkpoint"] is False
+    assert (
+        outcome(reference)[0]["earlier_attempts_s"] == 0
+    )  # best.ckpt, loaded to score, is no resume
 
     killed = tmp_path / "killed"
     res = sweep(args, killed, cache, kill=True)
@@ -109,12 +112,22 @@ def test_killed_sweep_resumes_from_last_ckpt_with_the_uninterrupted_result(
     assert json.loads((run / "status.json").read_text())["status"] == "running"
     truncated = tmp_path / "truncated"
     shutil.copytree(killed, truncated)
+    import torch
+
+    from bertfreeze.lit_module import ELAPSED_KEY
+
+    first_attempt_s = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)[ELAPSED_KEY]
+    assert first_attempt_s > 0
 
     res = sweep(args, killed, cache)  # the same command again
     assert res.returncode == 0, res.stderr[-3000:]
     assert f"resume from checkpoint: {run / 'checkpoints' / 'last.ckpt'}" in res.stdout
     assert outcome(run)[0]["resumed_from_checkpoint"] is True
     assert_same_result(run, reference)
+    # its wall time is the whole run's: the killed attempt up to its checkpoint, then this one
+    resumed = outcome(run)[0]
+    assert resumed["earlier_attempts_s"] == round(first_attempt_s, 3)
+    assert resumed["wall_time_s"] > first_attempt_s
     assert not list((run / "checkpoints").glob("*.ckpt"))  # cleaned up once completed
 
     ckpt = truncated / run.name / "checkpoints" / "last.ckpt"

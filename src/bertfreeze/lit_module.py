@@ -6,6 +6,7 @@ import inspect
 import math
 import random
 import re
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,6 +15,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from hydra.utils import get_class
+from lightning.pytorch.trainer.states import TrainerFn
 from torchmetrics import MeanMetric, MetricCollection
 from transformers import get_constant_schedule_with_warmup, get_linear_schedule_with_warmup
 
@@ -245,18 +247,36 @@ class ClassifierModule(L.LightningModule):
             if k in names or not k.startswith("classifier.")
         }
 
+    #: Wall seconds this run spent in earlier, interrupted attempts, up to the checkpoint it
+    #: resumed from (time after that checkpoint was lost and is spent again, so not counted).
+    earlier_attempts_s: float = 0.0
+    #: ``time.perf_counter()`` when this attempt started (set by ``train``); None: not timed.
+    attempt_started: float | None = None
+
+    def elapsed_s(self) -> float:
+        """The run's wall time so far, across resumes: a resumed run reports what the whole
+        run cost, not only its last attempt."""
+        now = 0.0 if self.attempt_started is None else time.perf_counter() - self.attempt_started
+        return self.earlier_attempts_s + now
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["state_dict"] = self.trainable_state_dict()
         checkpoint[RNG_KEY] = rng_states()
+        checkpoint[ELAPSED_KEY] = self.elapsed_s()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """A resumed run continues the random streams (dropout) where the killed one stopped,
-        so it ends exactly as the uninterrupted run would (tests/test_resume.py)."""
+        so it ends exactly as the uninterrupted run would (tests/test_resume.py), and its clock
+        where the killed one saved it."""
         if RNG_KEY in checkpoint:
             restore_rng_states(checkpoint[RNG_KEY])
+        trainer = self._trainer
+        if trainer is not None and trainer.state.fn == TrainerFn.FITTING:  # not best.ckpt's
+            self.earlier_attempts_s = float(checkpoint.get(ELAPSED_KEY, 0.0))  # load for scoring
 
 
 RNG_KEY = "bertfreeze_rng_states"
+ELAPSED_KEY = "bertfreeze_elapsed_s"
 
 
 def rng_states() -> dict[str, Any]:

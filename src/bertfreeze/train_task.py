@@ -230,6 +230,7 @@ def metrics_record(
     wall_s: float,
     resumed: bool,
     precision: PrecisionChoice,
+    earlier_attempts_s: float = 0.0,
 ) -> dict[str, Any]:
     """The self-describing ``metrics.json`` (schema: docs/schemas.md)."""
     n_seen = data["n_train"] * result.epochs_run
@@ -268,7 +269,8 @@ def metrics_record(
         "cache": cached,
         "trainable_params": params[0],
         "total_params": params[1],
-        "wall_time_s": round(wall_s, 3),
+        "wall_time_s": round(wall_s, 3),  # across resumes (earlier attempts included)
+        "earlier_attempts_s": round(earlier_attempts_s, 3),
         "fit_time_s": round(result.fit_s, 3),
         "samples_per_s": round(n_seen / result.fit_s, 2) if result.fit_s > 0 else None,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -333,6 +335,7 @@ def train(
         built=(clf, tokenizer, plan),
     )
     module, dm, cached = built.module, built.datamodule, built.cached
+    module.attempt_started = t_start
     result = fit_and_score(cfg, module, dm, resume)
     if not result.is_global_zero:
         return None
@@ -358,7 +361,7 @@ def train(
         "n_test": len(split.test),
         "split": split_kind,
     }
-    wall = time.perf_counter() - t_start
+    wall = module.elapsed_s()  # this attempt, plus earlier ones when resumed
     metrics = metrics_record(
         cfg,
         run_dir,
@@ -371,6 +374,7 @@ def train(
         wall,
         resume is not None,
         precision,
+        earlier_attempts_s=module.earlier_attempts_s,
     )
     RunRecord(metrics).write(run_dir)
     runs.mark_completed(run_dir, chash)
