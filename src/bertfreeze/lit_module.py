@@ -270,9 +270,10 @@ class ClassifierModule(L.LightningModule):
         where the killed one saved it."""
         if RNG_KEY in checkpoint:
             restore_rng_states(checkpoint[RNG_KEY])
+        # Only a resumed fit continues the clock: validate/test(ckpt_path=best) load too.
         trainer = self._trainer
-        if trainer is not None and trainer.state.fn == TrainerFn.FITTING:  # not best.ckpt's
-            self.earlier_attempts_s = float(checkpoint.get(ELAPSED_KEY, 0.0))  # load for scoring
+        if trainer is not None and trainer.state.fn == TrainerFn.FITTING:
+            self.earlier_attempts_s = float(checkpoint.get(ELAPSED_KEY, 0.0))
 
 
 RNG_KEY = "bertfreeze_rng_states"

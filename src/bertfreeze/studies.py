@@ -383,7 +383,8 @@ def run_study(study: Study, extra: list[str]) -> Path:
         )
     if not study.sweep:
         return export(study, time.perf_counter() - t0)
-    reuse = [f"reuse_from=[{','.join(repr(str(STUDIES[s].sweep_dir)) for s in study.reuse)}]"]
+    pools = ",".join(repr(str(STUDIES[s].sweep_dir)) for s in study.reuse)
+    reuse = [f"reuse_from=[{pools}]"] if study.reuse else []
     _step(
         f"{study.name}: sweep",
         [
@@ -391,7 +392,7 @@ def run_study(study: Study, extra: list[str]) -> Path:
             "train.py",
             "-m",
             *study.sweep,
-            *(reuse if study.reuse else []),
+            *reuse,
             *extra,
             f"hydra.sweep.dir={study.sweep_dir}",
         ],
