@@ -38,8 +38,23 @@ def test_training_key_sets_labels_aside_and_nothing_else() -> None:
         assert runs.training_key(flat_recipe(other)) != runs.training_key(last2), other
 
 
-def test_depth_study_reuses_the_main_study() -> None:
-    assert STUDIES["freeze-depth"].reuse == ("disaster-tweets",)
+def test_depth_study_sweeps_with_the_main_study_as_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`make results ARGS=study=freeze-depth` hands train.py the main study's sweep, in a form
+    Hydra parses; a study without reuse gets no such override."""
+    from bertfreeze import studies
+
+    commands: list[list[str]] = []
+    monkeypatch.setattr(studies, "_step", lambda title, cmd: commands.append(cmd))
+    monkeypatch.setattr(studies, "export", lambda study, wall=None: None)
+    studies.run_study(STUDIES["freeze-depth"], [])
+    (sweep,) = [cmd for cmd in commands if "train.py" in cmd]
+    (override,) = [a for a in sweep if a.startswith("reuse_from=")]
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=[override])
+    assert list(cfg.reuse_from) == [str(STUDIES["disaster-tweets"].sweep_dir)]
+    commands.clear()
+    studies.run_study(STUDIES["sms-spam"], [])
+    assert not [a for cmd in commands for a in cmd if a.startswith("reuse_from=")]
 
 
 @pytest.mark.slow  # three tiny CLI runs, ~60 s on 2 busy cores: keeps `make test` under 10 min
