@@ -109,3 +109,46 @@ def test_holdout_study_leaves_baseline_tests_to_its_report(tmp_path: Path) -> No
     welch = {**_nb("vs_baseline", "all", "tfidf (baseline)", 0.004, 0.5, 0.01), "test": "welch"}
     (folder / "stats.json").write_text(json.dumps([welch]))
     assert "best baseline" not in render(tmp_path)
+
+
+def _welch(a: str, b: str, diff: float, p_holm: float) -> dict:
+    return {**_nb("freeze_pair", a, b, diff, p_holm, 0.01), "test": "welch"}
+
+
+def test_depth_study_shows_the_curve_in_order_with_neighbouring_steps(tmp_path: Path) -> None:
+    """A depth study's block lists depths by k with their trainable parameters, shows only the
+    differences between neighbouring depths (Holm over every pair, said so), and embeds the
+    report's curve figures."""
+    folder = tmp_path / "results" / "freeze-depth"
+    folder.mkdir(parents=True)
+    rows = [
+        {
+            "freeze": f"top{k}",
+            "k": k,
+            "seed": s,
+            "test_accuracy": 0.80 + 0.01 * k + 0.001 * s,
+            "test_f1": 0.7,
+            "trainable_params": 385 + 1_000_000 * k,
+        }
+        for k in (2, 0, 1)  # written out of order: the table sorts by k
+        for s in range(3)
+    ]
+    pd.DataFrame(rows).to_csv(folder / "runs.csv", index=False)
+    (folder / "environment.json").write_text(json.dumps({"git_commit": "abc"}))
+    stats = [
+        _welch("top1", "top0", 0.010, 0.04),
+        _welch("top2", "top1", 0.011, 0.03),
+        _welch("top2", "top0", 0.021, 0.001),
+    ]
+    (folder / "stats.json").write_text(json.dumps(stats))
+    (folder / "figure3_layers.png").write_bytes(b"png")
+    block = render(tmp_path)
+    k0, k1, k2 = (block.index(f"| `top{k}` k={k} | 3 |") for k in range(3))
+    assert k0 < k1 < k2
+    assert "| `top2` k=2 | 3 | 2,000,385 | 0.821 ± 0.001 |" in block
+    assert "| `top1` − `top0` | +0.010 |" in block
+    assert "| `top2` − `top1` | +0.011 |" in block
+    assert "+0.021" not in block  # k=2 vs k=0 is not a neighbouring step
+    assert "corrected over all 3 pairs" in block
+    assert "![test accuracy vs trainable layers](results/freeze-depth/figure3_layers.png)" in block
+    assert "figure4_params" not in block  # embedded only when the report drew it

@@ -58,22 +58,60 @@ def _label(mode: str) -> str:
     return MODE_LABELS.get(mode, f"`{mode}`")
 
 
+def _is_depth(runs: pd.DataFrame) -> bool:
+    """A depth study labels each run with its number of trainable top layers ``k``."""
+    return "k" in runs and runs["k"].notna().any()
+
+
 def _mode_table(runs: pd.DataFrame) -> list[str]:
+    """Per mode (per depth, in order of k, with its trainable-parameter count, for a depth
+    study): runs, mean ± sd and the t-based 95% CI of test accuracy, mean ± sd of test F1."""
+    depth = _is_depth(runs)
+    params = depth and "trainable_params" in runs
     lines = [
-        "| mode | runs | test accuracy, mean ± sd | 95% CI | test F1, mean ± sd |",
-        "|---|---|---|---|---|",
+        "| mode | runs |"
+        + (" trainable params |" if params else "")
+        + " test accuracy, mean ± sd | 95% CI | test F1, mean ± sd |",
+        "|---|---|" + ("---|" if params else "") + "---|---|---|",
     ]
-    key = ["freeze", "k"] if runs["k"].notna().any() else ["freeze"]
-    for name, g in runs.groupby(key, dropna=False, sort=False):
+    key = ["freeze", "k"] if depth else ["freeze"]
+    groups = runs.groupby(key, dropna=False, sort=False)
+    if depth:
+        groups = sorted(groups, key=lambda kv: kv[0][1])
+    for name, g in groups:
         name = name if isinstance(name, tuple) else (name,)
         label = _label(str(name[0])) + (f" k={int(name[1])}" if len(name) > 1 else "")
         acc, f1 = g["test_accuracy"], g["test_f1"]
         lo, hi = _ci95(acc)
+        n_params = f" {int(g['trainable_params'].median()):,} |" if params else ""
         lines.append(
-            f"| {label} | {len(g)} | {acc.mean():.3f} ± {acc.std(ddof=1):.3f} | "
+            f"| {label} | {len(g)} |{n_params} {acc.mean():.3f} ± {acc.std(ddof=1):.3f} | "
             f"[{_f3(lo)}, {_f3(hi)}] | {f1.mean():.3f} ± {f1.std(ddof=1):.3f} |"
         )
     return lines
+
+
+def _adjacent_depths(stats: list[dict[str, Any]], runs: pd.DataFrame) -> list[dict[str, Any]]:
+    """A depth study's differences between neighbouring depths (k+1 vs k) only: the step the
+    curve asks about. Their Holm p stays the one corrected over every pair in stats.json."""
+    k_of = runs.dropna(subset=["k"]).groupby("freeze")["k"].first().to_dict()
+    return [
+        e
+        for e in stats
+        if e.get("kind") != "freeze_pair"
+        or (
+            e.get("freeze_a") in k_of
+            and e.get("freeze_b") in k_of
+            and abs(k_of[e["freeze_a"]] - k_of[e["freeze_b"]]) == 1
+        )
+    ]
+
+
+# A depth study's figures, embedded under its tables when the report drew them.
+FIGURES = {
+    "figure3_layers.png": "test accuracy vs trainable layers",
+    "figure4_params.png": "test accuracy vs trainable parameters",
+}
 
 
 def _pair_table(
@@ -169,9 +207,25 @@ def _study_block(name: str, folder: Path) -> list[str]:
     out = [f"#### {STUDY_TITLES.get(name, name)}", ""]
     out += _mode_table(runs)
     paired = "fold" in runs and runs["fold"].notna().any()
-    pairs, sentence = _pair_table(stats, paired=paired)
+    depth = _is_depth(runs)
+    n_pairs = sum(
+        e.get("kind") == "freeze_pair"
+        and e.get("metric") == "accuracy"
+        and e.get("test") == "welch"
+        for e in stats
+    )
+    pairs, sentence = _pair_table(_adjacent_depths(stats, runs) if depth else stats, paired=paired)
     if pairs:
         out += ["", *pairs, "", f"**What the data say:** {sentence}"]
+    if depth and pairs:
+        out += [
+            "",
+            f"Neighbouring depths only; their Holm p is corrected over all {n_pairs} pairs of "
+            f"depths, which [stats.json](results/{name}/stats.json) and the report list.",
+        ]
+    for file, alt in FIGURES.items():
+        if (folder / file).is_file():
+            out += ["", f"![{alt}](results/{name}/{file})"]
     if paired:
         out += ["", PAIRED_NOTE]
     if name == "disaster-tweets":
