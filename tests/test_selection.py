@@ -74,3 +74,15 @@ def test_shipped_head_lr_is_the_validation_argmax() -> None:
     assert set(table.columns) == {"head_lr", "seed", "val_accuracy"}
     shipped = float(OmegaConf.load(REPO_ROOT / "conf" / "freeze" / "all.yaml").head_lr)
     assert shipped == pytest.approx(best_value(table))
+
+
+@pytest.mark.parametrize("mode", ["lora", "bitfit", "ia3"])
+def test_shipped_peft_lr_is_the_validation_argmax_once_selected(mode: str) -> None:
+    """Once results/selection/<mode>_lr.csv is committed, the mode's shipped lr is its argmax."""
+    path = REPO_ROOT / "results" / "selection" / f"{mode}_lr.csv"
+    if not path.is_file():
+        pytest.skip(f"{path.name} not committed yet: the {mode} lr is still the paper's value")
+    table = pd.read_csv(path)
+    assert set(table.columns) == {"lr", "seed", "val_accuracy"}
+    shipped = float(OmegaConf.load(REPO_ROOT / "conf" / "freeze" / f"{mode}.yaml").lr)
+    assert shipped == pytest.approx(best_value(table))
