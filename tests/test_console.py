@@ -75,6 +75,8 @@ def test_run_line_says_what_ran_how_well_and_how_long() -> None:
     assert "| 41 s |" in line and line.endswith("freeze=last2,seed=3")
     cv = console.run_line({**METRICS, "fold": 4, "val": {}})
     assert cv.startswith("freeze=last2 seed=3 fold=4 | ") and "val acc n/a" in cv
+    reused = console.run_line({**METRICS, "reused_from": "outputs/sweeps/x/freeze=last2,seed=3"})
+    assert "| reused, 41 s when trained |" in reused  # no time spent now, and it says so
 
 
 def test_epoch_line_is_one_rewritten_line_on_a_terminal() -> None:

@@ -102,12 +102,15 @@ def run_line(metrics: Mapping[str, Any]) -> str:
     if precision:
         ran += f" {precision}"  # as resolved for this run (metrics.json; `auto` never stays)
     val, test = metrics.get("val") or {}, metrics.get("test") or {}
+    took = f"{float(metrics.get('wall_time_s') or 0):.0f} s"
+    if metrics.get("reused_from"):  # not trained now: the time is the source run's
+        took = f"reused, {took} when trained"
     parts = [
         label,
         ran,
         f"val acc {_metric(val, 'accuracy')}",
         f"test acc {_metric(test, 'accuracy')} f1 {_metric(test, 'f1')}",
-        f"{float(metrics.get('wall_time_s') or 0):.0f} s",
+        took,
         _short(metrics.get("run_dir", "")),
     ]
     return " | ".join(parts)
