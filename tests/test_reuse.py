@@ -107,3 +107,16 @@ def test_no_pool_run_means_training(tmp_path: Path, pool: str) -> None:
     if pool == "empty":
         (tmp_path / pool).mkdir()
     assert runs.find_identical([tmp_path / pool], {"seed": 0}) is None
+
+
+def test_depth_k0_is_a_linear_probe_with_the_probes_head_lr() -> None:
+    """k = 0 trains only the head, as freeze=all does, so it takes all's validation-chosen head
+    lr; k >= 1 keep the fine-tuning modes' head lr, so k=2 still trains exactly what last2 does."""
+    probe = flat_recipe(["freeze=all", "seed=0"])["optim.head_lr"]
+    shared = flat_recipe(["freeze=last2", "seed=0"])["optim.head_lr"]
+    assert probe != shared
+    for k in range(4):
+        top_k = flat_recipe(["experiment=freeze_depth", f"freeze.k={k}", "seed=0"])
+        assert top_k["optim.head_lr"] == (probe if k == 0 else shared), k
+    explicit = ["experiment=freeze_depth", "freeze.k=0", "optim.head_lr=0.5"]
+    assert flat_recipe(explicit)["optim.head_lr"] == 0.5  # the command line still wins

@@ -24,3 +24,9 @@ def register() -> None:
         OmegaConf.register_new_resolver("bf_exclude_keys", folder_exclude_keys)
     if not OmegaConf.has_resolver("bf_truthy"):
         OmegaConf.register_new_resolver("bf_truthy", truthy)
+    if not OmegaConf.has_resolver("bf_if_zero"):
+        # ${bf_if_zero:${freeze.k},A,B}: A when k is 0, else B (the depth study's k=0 is a
+        # linear probe, which takes freeze=all's head lr; deeper runs keep the shared one)
+        OmegaConf.register_new_resolver(
+            "bf_if_zero", lambda k, if_zero, otherwise: if_zero if int(k) == 0 else otherwise
+        )
