@@ -361,6 +361,10 @@ def test_select_peft_lr_experiment_composes() -> None:
     cfg = compose_train(["experiment=select_peft_lr"])
     params = cfg.hydra.sweeper.params
     assert set(str(params["freeze"]).split(",")) == {"lora", "bitfit", "ia3"}
-    lrs = [float(v) for v in str(params["optim.lr"]).split(",")]
+    # freeze.lr, not optim.lr: the shipped lr must not enter a selection run's config hash
+    assert "optim.lr" not in params
+    lrs = [float(v) for v in str(params["freeze.lr"]).split(",")]
     assert min(lrs) <= 4e-4 and max(lrs) >= 3e-3  # spans the literature defaults
     assert "range(100" in str(params["seed"])  # not the report's seeds 0-9
+    job = compose_train(["experiment=select_peft_lr", "freeze=lora", "freeze.lr=1e-4"])
+    assert job.optim.lr == 1e-4  # the swept value is the lr that trains
