@@ -38,3 +38,17 @@ def test_export_is_idempotent_keeps_report_columns_and_no_paths(
     assert str(tmp_path) not in (dest / "runs.csv").read_text()
     env = json.loads((dest / "environment.json").read_text())
     assert env["study_wall_time_s"] == 12.0 and env["n_runs"] == 4
+
+
+def test_results_cli_passes_overrides_to_the_sweep_and_says_the_estimate_is_the_whole_grid(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bertfreeze import readme_results
+    from bertfreeze.cli import results as cli
+
+    calls = []
+    monkeypatch.setattr(cli, "run_study", lambda study, extra: calls.append((study.name, extra)))
+    monkeypatch.setattr(readme_results, "update_readme", lambda: "README.md")
+    cli.main(["study=selection-peft-lr", "freeze=lora"])
+    assert calls == [("selection-peft-lr", ["freeze=lora"])]
+    assert "the overrides freeze=lora may run fewer" in capsys.readouterr().out

@@ -114,13 +114,11 @@ FIGURES = {
 }
 
 
-def _pair_table(
+def _pair_entries(
     stats: list[dict[str, Any]], metric: str = "accuracy", paired: bool = False
-) -> tuple[list[str], str]:
-    """Every difference between modes (Welch over seeds), or, for a fold-paired study, the
-    Nadeau–Bengio corrected tests between modes *and* against the best baseline on the same
-    folds (one Holm family in stats.json). A holdout study's BERT-vs-baseline tests compare
-    seeds with CV folds, different test sets, so they stay in its report, not here."""
+) -> list[dict[str, Any]]:
+    """The stats.json entries the pair table shows: between modes (Welch over seeds), or for a
+    fold-paired study also against the best baseline (Nadeau–Bengio), modes first."""
     test = "nadeau_bengio" if paired else "welch"
     kinds = ("freeze_pair", "vs_baseline") if paired else ("freeze_pair",)
     entries = [
@@ -128,7 +126,17 @@ def _pair_table(
         for e in stats
         if e.get("metric") == metric and e.get("kind") in kinds and e.get("test") == test
     ]
-    entries.sort(key=lambda e: kinds.index(str(e.get("kind"))))  # modes first, then baseline
+    return sorted(entries, key=lambda e: kinds.index(str(e.get("kind"))))
+
+
+def _pair_table(
+    stats: list[dict[str, Any]], metric: str = "accuracy", paired: bool = False
+) -> tuple[list[str], str]:
+    """Every difference between modes (Welch over seeds), or, for a fold-paired study, the
+    Nadeau–Bengio corrected tests between modes *and* against the best baseline on the same
+    folds (one Holm family in stats.json). A holdout study's BERT-vs-baseline tests compare
+    seeds with CV folds, different test sets, so they stay in its report, not here."""
+    entries = _pair_entries(stats, metric, paired)
     if not entries:
         return [], ""
     units = "folds" if paired else "seeds"
@@ -208,12 +216,7 @@ def _study_block(name: str, folder: Path) -> list[str]:
     out += _mode_table(runs)
     paired = "fold" in runs and runs["fold"].notna().any()
     depth = _is_depth(runs)
-    n_pairs = sum(
-        e.get("kind") == "freeze_pair"
-        and e.get("metric") == "accuracy"
-        and e.get("test") == "welch"
-        for e in stats
-    )
+    n_pairs = len(_pair_entries(stats))
     pairs, sentence = _pair_table(_adjacent_depths(stats, runs) if depth else stats, paired=paired)
     if pairs:
         out += ["", *pairs, "", f"**What the data say:** {sentence}"]

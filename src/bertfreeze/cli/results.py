@@ -50,6 +50,8 @@ def main(argv: list[str] | None = None) -> None:
         f"roughly ~{minutes / 60:.1f} h on 2 CPU cores without native bf16 (an estimate; finished runs are "
         "skipped; rerun to resume)"
     )
+    if extra:
+        print(f"  for the studies' whole grids: the overrides {' '.join(extra)} may run fewer")
     for study in chosen:
         print(
             f"  {study.name}: {study.n_runs} runs x ~{study.minutes_per_run:g} min ({study.note})"
