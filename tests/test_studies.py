@@ -52,3 +52,32 @@ def test_results_cli_passes_overrides_to_the_sweep_and_says_the_estimate_is_the_
     cli.main(["study=selection-peft-lr", "freeze=lora"])
     assert calls == [("selection-peft-lr", ["freeze=lora"])]
     assert "the overrides freeze=lora may run fewer" in capsys.readouterr().out
+
+
+def _selection_run(sweep: Path, freeze: str, lr: float, seed: int) -> None:
+    run = fake_runs.write_run(sweep / "tmp", freeze="none", seed=seed)
+    rec = json.loads((run / "metrics.json").read_text())
+    rec.update(freeze=freeze)
+    rec["config"]["optim.lr"] = lr
+    (run / "metrics.json").write_text(json.dumps(rec))
+    run.rename(sweep / f"freeze={freeze},freeze.lr={lr},seed={seed}")
+
+
+def test_selection_export_writes_a_mode_only_once_its_whole_grid_ran(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A resumed study stopped mid-mode must not leave a half-grid <mode>_lr.csv in results/:
+    lora ran its 5 lr x 2 seeds, bitfit 3 of 10, ia3 none."""
+    monkeypatch.setattr(studies, "STUDIES_OUT", tmp_path / "out")
+    monkeypatch.setattr(studies, "RESULTS", tmp_path / "results")
+    study = studies.STUDIES["selection-peft-lr"]
+    for lr in (1e-4, 3e-4, 1e-3, 3e-3, 1e-2):
+        for seed in (100, 101):
+            _selection_run(study.sweep_dir, "lora", lr, seed)
+    for lr, seed in ((1e-4, 100), (1e-4, 101), (3e-4, 100)):
+        _selection_run(study.sweep_dir, "bitfit", lr, seed)
+
+    dest = studies.export(study)
+    assert sorted(p.name for p in dest.glob("*.csv")) == ["lora_lr.csv"]
+    assert len(pd.read_csv(dest / "lora_lr.csv")) == 10
+    assert "bitfit has 3 of its 10 runs" in capsys.readouterr().out

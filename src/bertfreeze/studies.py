@@ -169,6 +169,48 @@ STUDIES: dict[str, Study] = {
 }
 
 
+def sweep_grid(study: Study) -> dict[str, list[str]]:
+    """The values each key of the study's own sweep takes (its experiment's
+    ``hydra.sweeper.params`` plus its ``key=a,b`` overrides), as Hydra expands them."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    plain = [o for o in study.sweep if not parser.parse_override(o).is_sweep_override()]
+    swept = [parser.parse_override(o) for o in study.sweep if o not in plain]
+    with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=plain, return_hydra_config=True)
+    params = dict(cfg.hydra.sweeper.params or {})
+    grid = {
+        str(k): list(parser.parse_override(f"{k}={v}").sweep_string_iterator())
+        for k, v in params.items()
+    }
+    grid.update({o.get_key_element(): list(o.sweep_string_iterator()) for o in swept})
+    return grid
+
+
+def _complete_modes(study: Study, tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The per-mode selection tables whose grid (every value x every seed) is complete: a
+    half-run mode is left for the next resume, never written into results/."""
+    grid = sweep_grid(study)
+    per_mode = 1
+    for key, values in grid.items():
+        if key != "freeze":
+            per_mode *= len(values)
+    done = {}
+    for freeze, table in tables.items():
+        n = len(table.drop_duplicates(subset=list(table.columns[:2])))
+        if n >= per_mode:
+            done[freeze] = table
+        else:
+            print(
+                f"selection: {freeze} has {n} of its {per_mode} runs; its table is written "
+                "once the grid is complete (rerun the same command to resume)",
+                flush=True,
+            )
+    return done
+
+
 def unknown_study(name: str) -> str:
     return f"study={name} is not a study; choose from {', '.join(STUDIES)} (or all)"
 
@@ -319,7 +361,7 @@ def export(study: Study, study_wall_s: float | None = None) -> Path:
             runs, study_wall_s, data_files(study.sweep_dir), run_commits(study.sweep_dir)
         )
         if "{freeze}" in csv:  # one table per freeze mode (experiment=select_peft_lr)
-            tables = selection_tables(study.sweep_dir, param)
+            tables = _complete_modes(study, selection_tables(study.sweep_dir, param))
         else:
             tables = {"": selection_table(study.sweep_dir, param)}
         for freeze, table in tables.items():
