@@ -67,7 +67,7 @@ def test_selection_export_writes_a_mode_only_once_its_whole_grid_ran(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A resumed study stopped mid-mode must not leave a half-grid <mode>_lr.csv in results/:
-    lora ran its 5 lr x 2 seeds, bitfit 3 of 10, ia3 none."""
+    lora ran its 5 lr x 2 seeds, bitfit 3 of 10 (plus 7 runs off the grid), ia3 none."""
     monkeypatch.setattr(studies, "STUDIES_OUT", tmp_path / "out")
     monkeypatch.setattr(studies, "RESULTS", tmp_path / "results")
     study = studies.STUDIES["selection-peft-lr"]
@@ -76,8 +76,22 @@ def test_selection_export_writes_a_mode_only_once_its_whole_grid_ran(
             _selection_run(study.sweep_dir, "lora", lr, seed)
     for lr, seed in ((1e-4, 100), (1e-4, 101), (3e-4, 100)):
         _selection_run(study.sweep_dir, "bitfit", lr, seed)
+    for seed in range(7):  # off the grid: as many runs as the grid has, still not the grid
+        _selection_run(study.sweep_dir, "bitfit", 5e-4, 200 + seed)
 
     dest = studies.export(study)
     assert sorted(p.name for p in dest.glob("*.csv")) == ["lora_lr.csv"]
     assert len(pd.read_csv(dest / "lora_lr.csv")) == 10
     assert "bitfit has 3 of its 10 runs" in capsys.readouterr().out
+    env = json.loads((dest / "lora_lr.environment.json").read_text())
+    assert env["n_runs"] == 10  # lora's runs only, not bitfit's
+
+    before = {p.name: p.read_text() for p in dest.iterdir()}
+    for lr in (3e-4, 1e-3, 3e-3, 1e-2):  # bitfit completes later, in another invocation
+        for seed in (100, 101):
+            if (lr, seed) != (3e-4, 100):
+                _selection_run(study.sweep_dir, "bitfit", lr, seed)
+    studies.export(study, 99.0)
+    assert json.loads((dest / "bitfit_lr.environment.json").read_text())["n_runs"] == 17
+    for name, text in before.items():  # lora's files stay as its own export wrote them
+        assert (dest / name).read_text() == text, name

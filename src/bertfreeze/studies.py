@@ -193,14 +193,14 @@ def _complete_modes(study: Study, tables: dict[str, pd.DataFrame]) -> dict[str, 
     """The per-mode selection tables whose grid (every value x every seed) is complete: a
     half-run mode is left for the next resume, never written into results/."""
     grid = sweep_grid(study)
-    per_mode = 1
-    for key, values in grid.items():
-        if key != "freeze":
-            per_mode *= len(values)
+    (param,) = [k for k in grid if k not in ("freeze", "seed")]  # the one value selected
+    wanted = {(float(v), int(s)) for v in grid[param] for s in grid["seed"]}
+    per_mode = len(wanted)
     done = {}
     for freeze, table in tables.items():
-        n = len(table.drop_duplicates(subset=list(table.columns[:2])))
-        if n >= per_mode:
+        ran = set(zip(table.iloc[:, 0].astype(float), table["seed"].astype(int), strict=True))
+        n = len(wanted & ran)  # runs off the grid (another lr tried by hand) do not count
+        if n == per_mode:
             done[freeze] = table
         else:
             print(
@@ -314,8 +314,17 @@ def environment(
     }
 
 
-def run_commits(sweep_dir: Path) -> list[str]:
-    return [str(m["git_commit"]) for m in _completed(sweep_dir) if m.get("git_commit")]
+def run_commits(sweep_dir: Path, freeze: str | None = None) -> list[str]:
+    """The commits the completed runs recorded (of one freeze mode, if given)."""
+    return [
+        str(m["git_commit"])
+        for m in _completed(sweep_dir)
+        if m.get("git_commit") and freeze in (None, m.get("freeze"))
+    ]
+
+
+def _unchanged(path: Path, table: pd.DataFrame) -> bool:
+    return path.is_file() and path.read_text() == table.to_csv(index=False)
 
 
 def _keep_wall_time(path: Path, env: dict[str, Any]) -> dict[str, Any]:
@@ -357,15 +366,22 @@ def export(study: Study, study_wall_s: float | None = None) -> Path:
         from bertfreeze.selection import selection_table, selection_tables
 
         param, csv = study.selection
-        env = environment(
-            runs, study_wall_s, data_files(study.sweep_dir), run_commits(study.sweep_dir)
-        )
-        if "{freeze}" in csv:  # one table per freeze mode (experiment=select_peft_lr)
+        per_mode = "{freeze}" in csv  # one table per freeze mode (experiment=select_peft_lr)
+        if per_mode:
             tables = _complete_modes(study, selection_tables(study.sweep_dir, param))
         else:
             tables = {"": selection_table(study.sweep_dir, param)}
         for freeze, table in tables.items():
             name = csv.format(freeze=freeze)
+            if per_mode and _unchanged(dest / name, table):
+                continue  # a mode finished earlier keeps its files (its own runs, its own time)
+            mine = runs[runs["freeze"] == freeze] if per_mode else runs
+            env = environment(
+                mine,
+                study_wall_s,
+                data_files(study.sweep_dir),
+                run_commits(study.sweep_dir, freeze if per_mode else None),
+            )
             atomic_write_csv(table, dest / name)
             env_path = dest / name.replace(".csv", ".environment.json")
             write_json_atomic(env_path, _keep_wall_time(env_path, env))
