@@ -383,3 +383,83 @@ def test_gpu_sweep_cpu_smoke_runs_the_real_entry_point(tmp_path: Path, tiny_data
     assert g["goal_met"] is None and g["mode"] == "cpu-smoke"
     assert g["command"].endswith("compile=false") and str(tmp_path) not in g["command"]
     assert g["modes"]["all"]["cached"] is True and g["modes"]["all"]["flops_cache_build"] > 0
+
+
+@pytest.mark.slow
+def test_trainer_sweep_quick_runs_each_mode_and_resumes(tmp_path: Path, tiny_bert: Path) -> None:
+    """``python -m bench.trainer_sweep --quick`` on the tiny model: one Trainer run per mode with
+    the mode's trainable parameters, the record rewritten per run, finished runs never redone."""
+    from bench import trainer_sweep
+
+    data = tmp_path / "train.csv"
+    make_texts(200, seed=1).to_csv(data, index=False)
+    args = [
+        "--quick", "--data", str(data), "--out", str(tmp_path / "rec.json"), "--seeds", "0",
+        "--override", f"model.pretrained={tiny_bert}", "--override", "model.name=tiny",
+        "--override", "model.pooling=cls", "--override", "data.max_length=64",
+    ]  # fmt: skip
+    assert trainer_sweep.cli(args) == 0
+    rec = json.loads((tmp_path / "rec.json").read_text())
+    runs = {r["mode"]: r for r in rec["runs"]}
+    assert set(runs) == {"none", "all", "last2"} and rec["comparison"] is None
+    # each mode trains what bertfreeze's mode trains: frozen < last2 < none
+    n = {m: r["trainable_params"] for m, r in runs.items()}
+    assert n["all"] < n["last2"] < n["none"]
+    for r in runs.values():
+        assert 0.0 <= r["test_accuracy"] <= 1.0 and r["wall_s"] >= r["train_s"] > 0
+        assert r["settings"]["epochs"] == 1 and r["git"]["commit"]
+        assert r["rows"]["test"] > 0
+    # a second call has nothing left to do; a record made with other settings is refused
+    assert trainer_sweep.cli(args) == 0
+    assert len(json.loads((tmp_path / "rec.json").read_text())["runs"]) == 3
+    assert trainer_sweep.cli([*args, "--override", "data.batch_size=16"]) == 2
+
+
+def test_trainer_sweep_compares_on_shared_seeds_with_the_mdd(tmp_path: Path) -> None:
+    """The sweep ratio and 'equal accuracy' come from the seeds both sides ran, per mode."""
+    import pandas as pd
+
+    from bench.trainer_sweep import compare
+
+    rows = []
+    for mode, acc in (("none", 0.83), ("all", 0.82), ("last2", 0.80)):
+        for s in range(3):
+            rows.append(
+                {"freeze": mode, "seed": s, "test_accuracy": acc + 0.01 * s, "wall_time_s": 10.0}
+            )
+    (tmp_path / "runs.csv").write_text(pd.DataFrame(rows).to_csv(index=False))
+    hf = [
+        {"mode": m, "seed": s, "test_accuracy": a + 0.01 * s, "wall_s": 20.0}
+        for m, a in (("none", 0.83), ("all", 0.82), ("last2", 0.70))
+        for s in range(3)
+    ]
+    c = compare(hf[:-1], tmp_path)  # last2 has 2 of 3 seeds: not complete
+    assert c["total"]["complete"] is False and c["modes"]["last2"]["seeds"] == [0, 1]
+    c = compare(hf, tmp_path)
+    assert c["total"]["complete"] and c["total"]["speedup"] == 2.0
+    assert c["modes"]["none"]["equal_accuracy"] is True
+    assert c["modes"]["last2"]["equal_accuracy"] is False  # 0.10 apart, sd 0.01
+    assert c["total"]["equal_accuracy"] is False and c["total"]["met"] is False
+
+    # the page: a ratio only for a complete record, never for a partial one
+    from bench.render import trainer_sweep_section
+
+    assert "not measured" in trainer_sweep_section(tmp_path)
+    run = {
+        "date": "2026-11-28T07:00:00",
+        "git": {"commit": "abc"},
+        "settings": {"threads": 2, "precision": "32-true"},
+    }
+    rec = {"cpu": {"model": "EPYC", "capability": "AVX2"}, "runs": [run] * 9}
+    (tmp_path / "trainer_sweep").mkdir()
+    (tmp_path / "trainer_sweep" / "AVX2-2cores.json").write_text(
+        json.dumps({**rec, "comparison": compare(hf[:-1], tmp_path)})
+    )
+    text = trainer_sweep_section(tmp_path)
+    assert "in progress" in text and "×" not in text
+    (tmp_path / "trainer_sweep" / "AVX2-2cores.json").write_text(
+        json.dumps({**rec, "comparison": c})
+    )
+    text = trainer_sweep_section(tmp_path)
+    assert "| **sweep** | 9 |" in text and "**2.00×**" in text and "**not met**" in text
+    assert "| last2 | 3 |" in text and "| no |" in text

@@ -1,0 +1,376 @@
+"""The verbatim sweep through a fair ``transformers.Trainer``: the competitor's 30 runs, timed.
+
+    python -m bench.trainer_sweep                 # 3 modes x seeds 0-9 (~3 h on 2 AVX2 cores)
+    python -m bench.trainer_sweep --modes none --seeds 0-2      # a part (the rest resumes later)
+    python -m bench.trainer_sweep --quick --out DIR             # smoke test: 600 tweets, 1 epoch
+
+Why: issue #12 asks whether the whole verbatim sweep (``python train.py -m
+freeze=none,all,last2 'seed=range(10)'``) is at least 1.5x faster than the same sweep written
+with Hugging Face's ``Trainer`` *at equal accuracy*. Line c2 of ``make bench`` compares one epoch;
+this runs the competitor's whole sweep, run by run, so the ratio covers everything a run does.
+
+Each run is set up as fairly as we know how, from the same composed config a bertfreeze run of
+that mode and seed sees (``conf/train.yaml`` + ``freeze=<mode>`` + ``seed=<s>``):
+- the same model (our classifier, the mode's frozen layers frozen, the same initial weights from
+  the same seed), the same optimiser and schedule (AdamW over our parameter groups, linear
+  warm-up), batch size, epochs, max length, precision, gradient clipping and threads;
+- the Trainer's own best settings: ``group_by_length`` (its length-grouped sampler) and
+  ``DataCollatorWithPadding`` (pads each batch to its longest);
+- the same work per run as ours: tokenise, build, train, evaluate validation every epoch, keep
+  the epoch with the lowest validation loss (ours: ``ModelCheckpoint(monitor=val/loss)``), score
+  the same test tweets once. Wall time is the whole run.
+It has no frozen-prefix cache: a ``Trainer`` user re-runs the frozen layers every step (that
+is the difference being measured).
+
+The record (``bench/results/trainer_sweep/<capability>-<cores>cores.json``) is rewritten after
+every run, so an interrupted sweep resumes where it stopped; runs recorded on another kind of
+CPU, precision or config are never mixed in (a one-line error says so). Once complete, it is
+compared with the committed study ``results/disaster-tweets`` per mode: wall time, and test
+accuracy (mean, sd, difference, and the minimum detectable difference of the two 10-run groups;
+"equal accuracy" = the difference is inside it). The two sweeps do not run interleaved (each
+takes hours); both records carry their date, commit and CPU capability.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.render import REPO, RESULTS, SCHEMA
+
+STUDY = REPO / "results" / "disaster-tweets"
+OUT_DIR = RESULTS / "trainer_sweep"
+MODES = ("none", "all", "last2")
+SPEEDUP_TARGET = 1.5  # issue #12: ours >= 1.5x faster than the fair Trainer sweep
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``0-9`` or ``0,3,5`` -> seeds."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.strip().partition("-")
+        seeds += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
+    return seeds
+
+
+def run_key(mode: str, seed: int) -> str:
+    return f"{mode}/seed={seed}"
+
+
+def _settings(cfg: Any, precision: Any) -> dict[str, Any]:
+    """What must match for two runs to belong to one sweep (checked on resume)."""
+    import torch
+
+    clip = cfg.trainer.get("gradient_clip_val")
+    return {
+        "model": str(cfg.model.name),
+        "data": str(cfg.data.name),
+        "batch_size": int(cfg.data.batch_size),
+        "eval_batch_size": int(cfg.data.eval_batch_size),
+        "max_length": int(cfg.data.max_length),
+        "epochs": int(cfg.trainer.max_epochs),
+        "gradient_clip_val": float(clip) if clip else None,
+        "precision": precision.precision,
+        "cpu_capability": precision.cpu_capability,
+        "threads": torch.get_num_threads(),
+    }
+
+
+def hf_run(ctx: Any, mode: str, seed: int) -> dict[str, Any]:
+    """One run of ``mode`` at ``seed`` through ``transformers.Trainer``; its record."""
+    import lightning as L
+    import torch
+    from sklearn.metrics import accuracy_score, f1_score
+    from transformers import (
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+        get_linear_schedule_with_warmup,
+    )
+
+    from bench.bench_training import _hf_args_grouped, _HFModel, _optim, set_threads
+    from bertfreeze.build import build_classifier
+    from bertfreeze.lit_module import ClassifierModule
+
+    cfg = ctx.cfg(mode, f"hf-{mode}-{seed}", f"seed={seed}")
+    prec = ctx.precision
+    optim = _optim(cfg)
+    clip = cfg.trainer.get("gradient_clip_val")
+    epochs = int(cfg.trainer.max_epochs)
+    batch = int(cfg.data.batch_size)
+    split, labels, texts = ctx.split, ctx.labels, ctx.texts
+    out = ctx.work / "hf" / f"{mode}-{seed}"
+    set_threads()
+    t0 = time.perf_counter()
+    # the competitor tokenises in its own script (ours reads its token cache: counted in ours)
+    enc = ctx.tokenizer(texts, truncation=True, max_length=int(cfg.data.max_length))
+
+    def rows(idx: np.ndarray) -> list[dict[str, Any]]:
+        return [{"input_ids": enc["input_ids"][int(i)], "labels": int(labels[int(i)])} for i in idx]
+
+    train_ds, val_ds, test_ds = rows(split.train), rows(split.val), rows(split.test)
+    L.seed_everything(seed, workers=True, verbose=False)  # as train(): the same initial head
+    clf = build_classifier(cfg, quiet=True)[0]
+    groups = ClassifierModule(clf, optim)._param_groups()
+    opt = torch.optim.AdamW(
+        groups,
+        betas=tuple(optim.get("betas", (0.9, 0.999))),
+        eps=float(optim.get("eps", 1e-8)),
+        fused=optim.get("fused", "auto") in (True, "auto"),
+    )
+    total = epochs * -(-len(train_ds) // batch)
+    warmup = int(np.ceil(float(optim.get("warmup_ratio", 0.0)) * total))
+    sched = get_linear_schedule_with_warmup(opt, warmup, total)
+    args = TrainingArguments(
+        output_dir=str(out),
+        per_device_train_batch_size=batch,
+        per_device_eval_batch_size=int(cfg.data.eval_batch_size),
+        num_train_epochs=epochs,
+        max_grad_norm=float(clip) if clip else 0.0,  # 0: no clipping, as gradient_clip_val=None
+        bf16=prec.bf16,
+        use_cpu=True,
+        report_to="none",
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        save_total_limit=1,
+        load_best_model_at_end=True,  # the epoch of lowest validation loss, as ours
+        metric_for_best_model="loss",
+        greater_is_better=False,
+        logging_strategy="no",
+        disable_tqdm=True,
+        seed=seed,
+        dataloader_num_workers=0,
+        **_hf_args_grouped(),
+    )
+    trainer = Trainer(
+        model=_HFModel(clf),
+        args=args,
+        train_dataset=train_ds,
+        eval_dataset=val_ds,
+        data_collator=DataCollatorWithPadding(ctx.tokenizer),
+        optimizers=(opt, sched),
+    )
+    with contextlib.redirect_stdout(open(os.devnull, "w")):  # noqa: SIM115  (its end-of-train dict)
+        trainer.train()
+    train_s = time.perf_counter() - t0
+    val_loss = trainer.evaluate()["eval_loss"]
+    pred = trainer.predict(test_ds)
+    wall = time.perf_counter() - t0
+    logits = torch.as_tensor(pred.predictions)
+    y_hat = (clf.probabilities(logits) >= 0.5).long().numpy()
+    y = labels[split.test]
+    return {
+        "mode": mode,
+        "seed": seed,
+        "wall_s": round(wall, 2),
+        "train_s": round(train_s, 2),
+        "val_loss": float(val_loss),
+        "test_accuracy": float(accuracy_score(y, y_hat)),
+        "test_f1": float(f1_score(y, y_hat)),
+        "trainable_params": int(sum(p.numel() for p in clf.parameters() if p.requires_grad)),
+        "rows": {"train": len(train_ds), "val": len(val_ds), "test": len(test_ds)},
+        "date": dt.datetime.now().isoformat(timespec="seconds"),
+        "settings": _settings(cfg, prec),
+    }
+
+
+def compare(runs: list[dict[str, Any]], study: Path) -> dict[str, Any] | None:
+    """Per mode and in total: the Trainer sweep vs the committed study on the seeds both ran
+    (None: no study). ``complete`` once every mode has the study's seeds on both sides."""
+    import pandas as pd
+
+    from bertfreeze.stats import min_detectable_difference
+
+    path = study / "runs.csv"
+    if not path.is_file():
+        return None
+    ours = pd.read_csv(path)
+    modes: dict[str, Any] = {}
+    complete = True
+    for mode in MODES:
+        mine = ours[ours["freeze"] == mode]
+        seeds = sorted(
+            set(mine["seed"].astype(int)) & {r["seed"] for r in runs if r["mode"] == mode}
+        )
+        if not seeds:
+            continue
+        hf = sorted(
+            (r for r in runs if r["mode"] == mode and r["seed"] in seeds), key=lambda r: r["seed"]
+        )
+        sub = mine[mine["seed"].astype(int).isin(seeds)]
+        complete &= len(seeds) == len(mine)
+        a = sub["test_accuracy"].to_numpy(float)
+        b = np.array([r["test_accuracy"] for r in hf])
+        pooled = (
+            math.sqrt(
+                ((len(a) - 1) * a.var(ddof=1) + (len(b) - 1) * b.var(ddof=1))
+                / (len(a) + len(b) - 2)
+            )
+            if len(a) > 1 and len(b) > 1
+            else math.nan
+        )
+        mdd = min_detectable_difference(pooled, len(a), len(b))
+        diff = float(a.mean() - b.mean())
+        ours_wall = float(sub["wall_time_s"].sum())
+        hf_wall = float(sum(r["wall_s"] for r in hf))
+        modes[mode] = {
+            "seeds": seeds,
+            "wall_s": {"ours": round(ours_wall, 1), "trainer": round(hf_wall, 1)},
+            "speedup": round(hf_wall / ours_wall, 2) if ours_wall else None,
+            "test_accuracy": {
+                "ours": [round(float(a.mean()), 4), round(float(a.std(ddof=1)), 4)],
+                "trainer": [
+                    round(float(b.mean()), 4),
+                    round(float(b.std(ddof=1)), 4) if len(b) > 1 else None,
+                ],
+            },
+            "difference": round(diff, 4),
+            "min_detectable_difference": round(mdd, 4) if not math.isnan(mdd) else None,
+            "equal_accuracy": bool(abs(diff) <= mdd) if not math.isnan(mdd) else None,
+        }
+    if not modes:
+        return None
+    ours_total = sum(m["wall_s"]["ours"] for m in modes.values())
+    hf_total = sum(m["wall_s"]["trainer"] for m in modes.values())
+    speedup = hf_total / ours_total
+    equal = [m["equal_accuracy"] for m in modes.values()]
+    return {
+        "modes": modes,
+        "total": {
+            "complete": complete and len(modes) == len(MODES),
+            "runs": sum(len(m["seeds"]) for m in modes.values()),
+            "wall_s": {"ours": round(ours_total, 1), "trainer": round(hf_total, 1)},
+            "speedup": round(speedup, 2),
+            "target": SPEEDUP_TARGET,
+            "equal_accuracy": all(e is True for e in equal),
+            "met": speedup >= SPEEDUP_TARGET and all(e is True for e in equal),
+        },
+    }
+
+
+def load_record(path: Path, settings: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The record so far (empty if none); refuses one made on another kind of machine/config."""
+    from bertfreeze.errors import UserError
+
+    if not path.is_file():
+        return {"runs": []}
+    rec = json.loads(path.read_text())
+    for r in rec.get("runs", []):
+        want = settings.get(r["mode"])
+        if want is not None and r.get("settings") != want:
+            raise UserError(
+                f"{path} holds {run_key(r['mode'], r['seed'])} made with {r.get('settings')}, "
+                f"this run would use {want}: move that file away (or pass --out) to start afresh"
+            )
+    return rec
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bench.bench_training import cleanup, hf_available, make_ctx
+    from bench.run import cpu_record, git_state, versions
+    from bertfreeze.atomic import atomic_write_text
+    from bertfreeze.errors import UserError
+
+    p = argparse.ArgumentParser(
+        prog="python -m bench.trainer_sweep", description=__doc__.split("\n")[0]
+    )
+    p.add_argument("--data", default=os.environ.get("BERTFREEZE_DATA"), help="tweets CSV")
+    p.add_argument("--modes", default=",".join(MODES), help="comma-separated (default: all three)")
+    p.add_argument("--seeds", default="0-9", help="e.g. 0-9 or 0,1 (default 0-9)")
+    p.add_argument("--quick", action="store_true", help="600 tweets, 1 epoch (smoke test)")
+    p.add_argument("--study", default=str(STUDY), help="committed study to compare with")
+    p.add_argument("--out", default=None, help="record JSON (default bench/results/trainer_sweep/)")
+    p.add_argument("--override", action="append", default=[], help="Hydra override (repeatable)")
+    args = p.parse_args(argv)
+    if not args.data:
+        raise UserError("no tweets CSV: set BERTFREEZE_DATA or pass --data PATH")
+    missing = hf_available()
+    if missing:
+        raise UserError(missing)
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    bad = sorted(set(modes) - set(MODES))
+    if bad:
+        raise UserError(
+            f"--modes {','.join(bad)}: the verbatim sweep's modes are {','.join(MODES)}"
+        )
+    seeds = parse_seeds(args.seeds)
+    overrides = [*args.override, *(["trainer.max_epochs=1"] if args.quick else [])]
+    ctx = make_ctx(args.data, args.quick, overrides=overrides)
+    prec = ctx.precision
+    if args.out:
+        out = Path(args.out)
+        out = (
+            out / f"{prec.cpu_capability}-{os.cpu_count()}cores.json"
+            if out.suffix != ".json"
+            else out
+        )
+    elif args.quick:
+        raise UserError("--quick needs --out DIR (its runs must not enter the committed record)")
+    else:
+        out = OUT_DIR / f"{prec.cpu_capability}-{os.cpu_count()}cores.json"
+    try:
+        settings = {m: _settings(ctx.cfg(m, f"probe-{m}"), prec) for m in modes}
+        rec = load_record(out, settings)
+        done = {run_key(r["mode"], r["seed"]) for r in rec["runs"]}
+        todo = [(m, s) for m in modes for s in seeds if run_key(m, s) not in done]
+        print(
+            f"trainer sweep: {len(todo)} runs to do ({len(done)} recorded in {out}); "
+            f"precision {prec.precision}, CPU {prec.cpu_capability}",
+            flush=True,
+        )
+        for i, (mode, seed) in enumerate(todo, 1):
+            r = hf_run(ctx, mode, seed)
+            r["git"] = git_state()
+            rec["runs"].append(r)
+            rec.update(
+                schema=SCHEMA,
+                key="trainer_sweep",
+                cpu=cpu_record(prec),
+                logical_cores=os.cpu_count(),
+                versions=versions(),
+                quick=args.quick,
+                study=Path(args.study).name,
+            )
+            rec["comparison"] = None if args.quick else compare(rec["runs"], Path(args.study))
+            atomic_write_text(out, json.dumps(rec, indent=2) + "\n")
+            print(
+                f"[{i}/{len(todo)}] {run_key(mode, seed)}: {r['wall_s']:.1f} s, "
+                f"test acc {r['test_accuracy']:.4f}",
+                flush=True,
+            )
+    finally:
+        cleanup(ctx)
+    c = rec.get("comparison")
+    if c:
+        t = c["total"]
+        print(
+            f"Trainer sweep {t['wall_s']['trainer'] / 60:.1f} min vs ours {t['wall_s']['ours'] / 60:.1f} "
+            f"min ({t['speedup']}x; equal accuracy per mode: {t['equal_accuracy']}) -> {out}"
+        )
+    return 0
+
+
+def cli(argv: Sequence[str] | None = None) -> int:
+    """``main`` with bertfreeze's one-line errors (exit 2)."""
+    from bertfreeze.errors import UserError
+
+    try:
+        return main(list(argv) if argv is not None else None)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(cli())
