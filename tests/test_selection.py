@@ -86,3 +86,53 @@ def test_shipped_peft_lr_is_the_validation_argmax_once_selected(mode: str) -> No
     assert set(table.columns) == {"lr", "seed", "val_accuracy"}
     shipped = float(OmegaConf.load(REPO_ROOT / "conf" / "freeze" / f"{mode}.yaml").lr)
     assert shipped == pytest.approx(best_value(table))
+
+
+@pytest.mark.parametrize("experiment", ["select_head_lr", "select_peft_lr"])
+def test_selection_experiments_never_score_test(experiment: str) -> None:
+    from hydra import compose, initialize_config_dir
+
+    from bertfreeze import runs
+    from bertfreeze.paths import CONF_DIR
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=[f"experiment={experiment}"])
+        plain = compose(config_name="train")
+    assert cfg.score_test is False and plain.score_test is True
+    assert "score_test" in runs.NON_RECIPE_KEYS  # finished selection runs keep their hash
+
+
+@pytest.mark.slow  # two tiny CLI runs
+def test_score_test_false_run_never_touches_test(
+    tiny_bert: Path, tiny_data: Path, tmp_path: Path
+) -> None:
+    """score_test=false: validation only (no test metrics, no predictions); the same config
+    hash; never adopted by reuse_from; a score_test=true rerun trains again and scores test."""
+    from tiny_bert import run_cli, tiny_overrides
+
+    from bertfreeze import runs
+
+    env = {"BERTFREEZE_CACHE": str(tmp_path / "cache")}
+    run = tmp_path / "run"
+    args = [
+        "train.py",
+        "freeze=last2",
+        "seed=0",
+        f"hydra.run.dir={run}",
+        *tiny_overrides(tiny_bert, tiny_data),
+    ]
+    res = run_cli([*args, "score_test=false"], REPO_ROOT, env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "test not scored" in res.stdout
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["test"] == {} and m["test_scored"] is False and m["val"]["accuracy"] >= 0
+    assert not (run / "predictions.csv").exists()
+    assert runs.find_identical([tmp_path], m["config"]) is None
+
+    res = run_cli(args, REPO_ROOT, env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "skip (already completed" not in res.stdout
+    scored = json.loads((run / "metrics.json").read_text())
+    assert scored["config_hash"] == m["config_hash"] and scored["test_scored"] is True
+    assert scored["test"]["accuracy"] >= 0 and (run / "predictions.csv").is_file()
+    assert runs.find_identical([tmp_path], scored["config"]) == run

@@ -109,7 +109,9 @@ def run_line(metrics: Mapping[str, Any]) -> str:
         label,
         ran,
         f"val acc {_metric(val, 'accuracy')}",
-        f"test acc {_metric(test, 'accuracy')} f1 {_metric(test, 'f1')}",
+        f"test acc {_metric(test, 'accuracy')} f1 {_metric(test, 'f1')}"
+        if test or metrics.get("test_scored", True)
+        else "test not scored",
         took,
         _short(metrics.get("run_dir", "")),
     ]

@@ -51,6 +51,7 @@ NON_RECIPE_KEYS = (
     "skip_completed",
     "reuse_from",
     "keep_weights",
+    "score_test",
     "logger",
     "trainer.enable_progress_bar",
     "trainer.default_root_dir",
@@ -152,7 +153,8 @@ def find_identical(pools: Iterable[Path], flat_recipe: Mapping[str, Any]) -> Pat
         for run_dir in iter_run_dirs(Path(pool)) if Path(pool).is_dir() else ():
             record = RunRecord.read(run_dir)
             config = record.fields.get("config") if record else None
-            if isinstance(config, Mapping) and training_key(config) == key:
+            scored = bool(record and record.fields.get("test"))  # not a score_test=false run
+            if scored and isinstance(config, Mapping) and training_key(config) == key:
                 return run_dir
     return None
 

@@ -211,6 +211,8 @@ def fit_and_score(
         val = _metric_block(
             trainer.validate(module, datamodule=dm, ckpt_path=best, verbose=False)[0], "val"
         )
+    if not cfg.get("score_test", True):  # a selection run: the test rows are never scored
+        return FitResult(val, {}, {}, best_epoch, fit_s, epochs, trainer.is_global_zero)
     test = _metric_block(
         trainer.test(module, datamodule=dm, ckpt_path=best, verbose=False)[0], "test"
     )
@@ -278,7 +280,8 @@ def metrics_record(
         "resumed_from_checkpoint": resumed,
         "data": data,
         "val": result.val,
-        "test": result.test,
+        "test": result.test,  # {} when score_test=false
+        "test_scored": bool(cfg.get("score_test", True)),
         "versions": runs.versions(),
         "git_commit": runs.git_commit(),
         "config": runs.flatten(recipe),
@@ -301,6 +304,8 @@ def train(
     recipe = runs.recipe(cfg, data_sha)
     chash = runs.config_hash(recipe)
     done = runs.completed_metrics(run_dir)
+    if done and not done.get("test") and cfg.get("score_test", True):
+        done = None  # finished without scoring test (score_test=false): train it again to score it
     if done and done.get("config_hash") == chash and cfg.skip_completed:
         log.info("skipping %s: completed with the same config (hash %s)", run_dir, chash)
         print(f"skip (already completed, config {chash}): {run_dir}")
@@ -340,7 +345,8 @@ def train(
     if not result.is_global_zero:
         return None
 
-    _write_predictions(run_dir / "predictions.csv", df, result.outputs)
+    if result.outputs:  # score_test=false: no test predictions to write
+        _write_predictions(run_dir / "predictions.csv", df, result.outputs)
     if cfg.keep_weights:
         state = {
             k: v.detach().cpu().contiguous()

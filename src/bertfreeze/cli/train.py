@@ -63,7 +63,8 @@ def run_job(cfg: DictConfig) -> float | None:
     if metrics is None:
         return None
     print(run_line(metrics), flush=True)
-    return float(metrics["val"].get("accuracy", metrics["test"].get("accuracy", 0.0)))
+    val, test = metrics.get("val") or {}, metrics.get("test") or {}
+    return float(val.get("accuracy", test.get("accuracy", 0.0)))
 
 
 def _started_here(run_dir: Path) -> bool:
