@@ -5,6 +5,8 @@ into every later comparison (the first ``freeze=all`` head learning rate was cho
 This module is the one place that picks a value from a sweep, and it reads nothing but each
 run's hyperparameter and its ``val`` block: the ``test`` block of ``metrics.json`` is dropped
 on read, so no later edit can start looking at it by accident (tests/test_selection.py checks).
+The selection experiments also set ``score_test=false``, so their runs have no test block to
+drop (runs made before that key existed do, and it is dropped).
 
     python -m bertfreeze.selection SWEEP_DIR --param optim.head_lr --out results/selection/head_lr.csv
 
