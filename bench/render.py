@@ -561,10 +561,13 @@ def trainer_sweep_section(results_dir: Path) -> str:
         commits = sorted({(x.get("git") or {}).get("commit", "?")[:10] for x in r["runs"]})
         dates = sorted(x["date"][:10] for x in r["runs"])
         s0 = r["runs"][0]["settings"]
+        ours_at = c.get("study_commits") or "?"
+        ours_at = ", ".join(x[:10] for x in ours_at) if isinstance(ours_at, list) else ours_at[:10]
         out += [
             f"**Against a fair `transformers.Trainer` sweep** (`python -m bench.trainer_sweep`; "
             f"{r['cpu']['model']}, {r['cpu']['capability']}, {s0['threads']} threads, "
-            f"{s0['precision']}; runs {dates[0]} to {dates[-1]} at {', '.join(commits)}): the same "
+            f"{s0['precision']}; Trainer runs {dates[0]} to {dates[-1]} at {', '.join(commits)}; "
+            f"ours: the committed study, runs at {ours_at}): the same "
             "30 runs (mode, seed, model, optimiser, schedule, batch, max length, epochs, "
             "clipping, per-epoch validation, best epoch by validation loss, one test pass) with "
             "the Trainer's `group_by_length` and `DataCollatorWithPadding`, no prefix cache. "

@@ -245,7 +245,10 @@ def compare(runs: list[dict[str, Any]], study: Path) -> dict[str, Any] | None:
     hf_total = sum(m["wall_s"]["trainer"] for m in modes.values())
     speedup = hf_total / ours_total
     equal = [m["equal_accuracy"] for m in modes.values()]
+    env = study / "environment.json"
+    env_rec = json.loads(env.read_text()) if env.is_file() else {}
     return {
+        "study_commits": env_rec.get("run_commits") or env_rec.get("git_commit"),
         "modes": modes,
         "total": {
             "complete": complete and len(modes) == len(MODES),
