@@ -1013,6 +1013,23 @@ def _hf_args_grouped() -> dict[str, Any]:
     return {"group_by_length": True}
 
 
+def hf_optimizer(clf: Any, optim: dict[str, Any], total_steps: int) -> tuple[Any, Any]:
+    """Our exact optimiser and schedule for a ``transformers.Trainer``: AdamW (fused, as ours)
+    over our parameter groups (backbone lr, head lr, decay / no decay), linear warm-up + decay."""
+    from transformers import get_linear_schedule_with_warmup
+
+    from bertfreeze.lit_module import ClassifierModule
+
+    opt = torch.optim.AdamW(
+        ClassifierModule(clf, optim)._param_groups(),
+        betas=tuple(optim.get("betas", (0.9, 0.999))),
+        eps=float(optim.get("eps", 1e-8)),
+        fused=optim.get("fused", "auto") in (True, "auto"),
+    )
+    warmup = int(np.ceil(float(optim.get("warmup_ratio", 0.0)) * total_steps))
+    return opt, get_linear_schedule_with_warmup(opt, warmup, total_steps)
+
+
 def _hf_epoch(
     clf: Any,
     optim: dict[str, Any],
@@ -1030,20 +1047,9 @@ def _hf_epoch(
     exact optimiser: AdamW (fused, as ours) over our parameter groups (backbone lr, head lr)
     with our linear warm-up schedule.
     """
-    from transformers import Trainer, TrainingArguments, get_linear_schedule_with_warmup
+    from transformers import Trainer, TrainingArguments
 
-    from bertfreeze.lit_module import ClassifierModule
-
-    total = -(-len(dataset) // BATCH)
-    groups = ClassifierModule(clf, optim)._param_groups()
-    opt = torch.optim.AdamW(
-        groups,
-        betas=tuple(optim.get("betas", (0.9, 0.999))),
-        eps=float(optim.get("eps", 1e-8)),
-        fused=optim.get("fused", "auto") in (True, "auto"),
-    )
-    warmup = int(np.ceil(float(optim.get("warmup_ratio", 0.0)) * total))
-    sched = get_linear_schedule_with_warmup(opt, warmup, total)
+    opt, sched = hf_optimizer(clf, optim, -(-len(dataset) // BATCH))
     args = TrainingArguments(
         output_dir=str(out),
         per_device_train_batch_size=BATCH,

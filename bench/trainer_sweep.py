@@ -39,7 +39,6 @@ import datetime as dt
 import json
 import math
 import os
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -92,16 +91,10 @@ def hf_run(ctx: Any, mode: str, seed: int) -> dict[str, Any]:
     import lightning as L
     import torch
     from sklearn.metrics import accuracy_score, f1_score
-    from transformers import (
-        DataCollatorWithPadding,
-        Trainer,
-        TrainingArguments,
-        get_linear_schedule_with_warmup,
-    )
+    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
-    from bench.bench_training import _hf_args_grouped, _HFModel, _optim, set_threads
+    from bench.bench_training import _hf_args_grouped, _HFModel, _optim, hf_optimizer, set_threads
     from bertfreeze.build import build_classifier
-    from bertfreeze.lit_module import ClassifierModule
 
     cfg = ctx.cfg(mode, f"hf-{mode}-{seed}", f"seed={seed}")
     prec = ctx.precision
@@ -122,16 +115,7 @@ def hf_run(ctx: Any, mode: str, seed: int) -> dict[str, Any]:
     train_ds, val_ds, test_ds = rows(split.train), rows(split.val), rows(split.test)
     L.seed_everything(seed, workers=True, verbose=False)  # as train(): the same initial head
     clf = build_classifier(cfg, quiet=True)[0]
-    groups = ClassifierModule(clf, optim)._param_groups()
-    opt = torch.optim.AdamW(
-        groups,
-        betas=tuple(optim.get("betas", (0.9, 0.999))),
-        eps=float(optim.get("eps", 1e-8)),
-        fused=optim.get("fused", "auto") in (True, "auto"),
-    )
-    total = epochs * -(-len(train_ds) // batch)
-    warmup = int(np.ceil(float(optim.get("warmup_ratio", 0.0)) * total))
-    sched = get_linear_schedule_with_warmup(opt, warmup, total)
+    opt, sched = hf_optimizer(clf, optim, epochs * -(-len(train_ds) // batch))
     args = TrainingArguments(
         output_dir=str(out),
         per_device_train_batch_size=batch,
@@ -366,13 +350,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def cli(argv: Sequence[str] | None = None) -> int:
     """``main`` with bertfreeze's one-line errors (exit 2)."""
-    from bertfreeze.errors import UserError
+    from bertfreeze.errors import exit_code
 
-    try:
-        return main(list(argv) if argv is not None else None)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return exit_code(lambda: main(list(argv) if argv is not None else None))
 
 
 if __name__ == "__main__":

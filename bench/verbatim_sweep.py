@@ -28,7 +28,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -236,13 +235,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def cli(argv: list[str] | None = None) -> int:
     """``main`` with bertfreeze's one-line errors (exit 2)."""
-    from bertfreeze.errors import UserError
+    from bertfreeze.errors import exit_code
 
-    try:
-        return main(argv)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return exit_code(lambda: main(argv))
 
 
 if __name__ == "__main__":

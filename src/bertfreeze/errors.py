@@ -6,6 +6,9 @@ and keeps its traceback.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+
 EXIT_USER_ERROR = 2
 
 
@@ -23,3 +26,13 @@ def find_user_error(exc: BaseException) -> UserError | None:
         seen.add(id(cur))
         cur = cur.__cause__ or cur.__context__
     return None
+
+
+def exit_code(main: Callable[[], int]) -> int:
+    """``main()``, with a :class:`UserError` printed as ``error: <message>`` (exit 2): the
+    one-line convention for the small command-line tools (bench scripts)."""
+    try:
+        return main()
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USER_ERROR
