@@ -1013,6 +1013,20 @@ def _hf_args_grouped() -> dict[str, Any]:
     return {"group_by_length": True}
 
 
+def hf_cpu_args(seed: int) -> dict[str, Any]:
+    """The ``TrainingArguments`` every ``transformers.Trainer`` side shares: its own
+    ``group_by_length`` sampler, CPU, no logging, progress bars or workers (ours has none)."""
+    return {
+        "use_cpu": True,
+        "report_to": "none",
+        "logging_strategy": "no",
+        "disable_tqdm": True,
+        "seed": seed,
+        "dataloader_num_workers": 0,
+        **_hf_args_grouped(),
+    }
+
+
 def hf_optimizer(clf: Any, optim: dict[str, Any], total_steps: int) -> tuple[Any, Any]:
     """Our exact optimiser and schedule for a ``transformers.Trainer``: AdamW (fused, as ours)
     over our parameter groups (backbone lr, head lr, decay / no decay), linear warm-up + decay."""
@@ -1056,14 +1070,8 @@ def _hf_epoch(
         num_train_epochs=1,
         max_grad_norm=float(clip) if clip else 0.0,  # 0: no clipping, as gradient_clip_val=None
         bf16=bf16,
-        use_cpu=True,
-        report_to="none",
         save_strategy="no",
-        logging_strategy="no",
-        disable_tqdm=True,
-        seed=seed,
-        dataloader_num_workers=0,
-        **_hf_args_grouped(),
+        **hf_cpu_args(seed),
     )
     trainer = Trainer(
         model=_HFModel(clf),

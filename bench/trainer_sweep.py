@@ -93,7 +93,7 @@ def hf_run(ctx: Any, mode: str, seed: int) -> dict[str, Any]:
     from sklearn.metrics import accuracy_score, f1_score
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
-    from bench.bench_training import _hf_args_grouped, _HFModel, _optim, hf_optimizer, set_threads
+    from bench.bench_training import _HFModel, _optim, hf_cpu_args, hf_optimizer, set_threads
     from bertfreeze.build import build_classifier
 
     cfg = ctx.cfg(mode, f"hf-{mode}-{seed}", f"seed={seed}")
@@ -123,19 +123,13 @@ def hf_run(ctx: Any, mode: str, seed: int) -> dict[str, Any]:
         num_train_epochs=epochs,
         max_grad_norm=float(clip) if clip else 0.0,  # 0: no clipping, as gradient_clip_val=None
         bf16=prec.bf16,
-        use_cpu=True,
-        report_to="none",
         eval_strategy="epoch",
         save_strategy="epoch",
         save_total_limit=1,
         load_best_model_at_end=True,  # the epoch of lowest validation loss, as ours
         metric_for_best_model="loss",
         greater_is_better=False,
-        logging_strategy="no",
-        disable_tqdm=True,
-        seed=seed,
-        dataloader_num_workers=0,
-        **_hf_args_grouped(),
+        **hf_cpu_args(seed),
     )
     trainer = Trainer(
         model=_HFModel(clf),
