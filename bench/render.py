@@ -551,6 +551,11 @@ def trainer_sweep_section(results_dir: Path) -> str:
         c = r.get("comparison") or {}
         t = c.get("total") or {}
         n = len(r.get("runs", []))
+        if c.get("mismatch"):
+            out.append(
+                f"**Against a fair `transformers.Trainer` sweep: no ratio** — {c['mismatch']}."
+            )
+            continue
         if not t.get("complete"):
             out.append(
                 f"**Against a fair `transformers.Trainer` sweep: in progress** — {n} of its runs "

@@ -174,6 +174,21 @@ def compare(runs: list[dict[str, Any]], study: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     ours = pd.read_csv(path)
+    # like with like: both sweeps on the same kind of CPU at the same precision, or no verdict
+    kinds = {
+        "ours": sorted(
+            {f"{c} {p}" for c, p in zip(ours["cpu_capability"], ours["precision"], strict=True)}
+        ),
+        "trainer": sorted(
+            {f"{r['settings']['cpu_capability']} {r['settings']['precision']}" for r in runs}
+        ),
+    }
+    mismatch = None
+    if kinds["ours"] != kinds["trainer"]:
+        mismatch = (
+            f"the study ran on {', '.join(kinds['ours'])}, the Trainer sweep on "
+            f"{', '.join(kinds['trainer'])}: no ratio across machine kinds"
+        )
     modes: dict[str, Any] = {}
     complete = True
     for mode in MODES:
@@ -227,6 +242,7 @@ def compare(runs: list[dict[str, Any]], study: Path) -> dict[str, Any] | None:
     env_rec = json.loads(env.read_text()) if env.is_file() else {}
     return {
         "study_commits": env_rec.get("run_commits") or env_rec.get("git_commit"),
+        "mismatch": mismatch,
         "modes": modes,
         "total": {
             "complete": complete and len(modes) == len(MODES),
@@ -235,7 +251,7 @@ def compare(runs: list[dict[str, Any]], study: Path) -> dict[str, Any] | None:
             "speedup": round(speedup, 2),
             "target": SPEEDUP_TARGET,
             "equal_accuracy": all(e is True for e in equal),
-            "met": speedup >= SPEEDUP_TARGET and all(e is True for e in equal),
+            "met": mismatch is None and speedup >= SPEEDUP_TARGET and all(e is True for e in equal),
         },
     }
 

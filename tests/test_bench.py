@@ -425,11 +425,19 @@ def test_trainer_sweep_compares_on_shared_seeds_with_the_mdd(tmp_path: Path) -> 
     for mode, acc in (("none", 0.83), ("all", 0.82), ("last2", 0.80)):
         for s in range(3):
             rows.append(
-                {"freeze": mode, "seed": s, "test_accuracy": acc + 0.01 * s, "wall_time_s": 10.0}
+                {
+                    "freeze": mode,
+                    "seed": s,
+                    "test_accuracy": acc + 0.01 * s,
+                    "wall_time_s": 10.0,
+                    "cpu_capability": "AVX2",
+                    "precision": "32-true",
+                }
             )
     (tmp_path / "runs.csv").write_text(pd.DataFrame(rows).to_csv(index=False))
+    here = {"cpu_capability": "AVX2", "precision": "32-true"}
     hf = [
-        {"mode": m, "seed": s, "test_accuracy": a + 0.01 * s, "wall_s": 20.0}
+        {"mode": m, "seed": s, "test_accuracy": a + 0.01 * s, "wall_s": 20.0, "settings": here}
         for m, a in (("none", 0.83), ("all", 0.82), ("last2", 0.70))
         for s in range(3)
     ]
@@ -466,3 +474,13 @@ def test_trainer_sweep_compares_on_shared_seeds_with_the_mdd(tmp_path: Path) -> 
     assert "ours: the committed study, runs at ?" in text  # no environment.json here
     (tmp_path / "environment.json").write_text(json.dumps({"run_commits": ["ff7bc01d9c42"]}))
     assert compare(hf, tmp_path)["study_commits"] == ["ff7bc01d9c42"]
+    # another kind of CPU on the Trainer side: no ratio, no verdict
+    other = [{**r, "settings": {"cpu_capability": "AVX512", "precision": "bf16-mixed"}} for r in hf]
+    c_other = compare(other, tmp_path)
+    assert c_other["mismatch"] and c_other["total"]["met"] is False
+    (tmp_path / "trainer_sweep" / "AVX2-2cores.json").write_text(
+        json.dumps({**rec, "comparison": c_other})
+    )
+    assert "no ratio" in trainer_sweep_section(tmp_path) and "×" not in trainer_sweep_section(
+        tmp_path
+    )
