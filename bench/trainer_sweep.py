@@ -168,7 +168,7 @@ def compare(runs: list[dict[str, Any]], study: Path) -> dict[str, Any] | None:
     (None: no study). ``complete`` once every mode has the study's seeds on both sides."""
     import pandas as pd
 
-    from bertfreeze.stats import min_detectable_difference
+    from bertfreeze.stats import min_detectable_difference, pooled_sd
 
     path = study / "runs.csv"
     if not path.is_file():
@@ -205,15 +205,7 @@ def compare(runs: list[dict[str, Any]], study: Path) -> dict[str, Any] | None:
         complete &= len(seeds) == len(mine)
         a = sub["test_accuracy"].to_numpy(float)
         b = np.array([r["test_accuracy"] for r in hf])
-        pooled = (
-            math.sqrt(
-                ((len(a) - 1) * a.var(ddof=1) + (len(b) - 1) * b.var(ddof=1))
-                / (len(a) + len(b) - 2)
-            )
-            if len(a) > 1 and len(b) > 1
-            else math.nan
-        )
-        mdd = min_detectable_difference(pooled, len(a), len(b))
+        mdd = min_detectable_difference(pooled_sd(a, b), len(a), len(b))  # nan under 2 per side
         diff = float(a.mean() - b.mean())
         ours_wall = float(sub["wall_time_s"].sum())
         hf_wall = float(sum(r["wall_s"] for r in hf))
