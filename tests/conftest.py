@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -11,6 +12,42 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
+# ---------------------------------------------------------------------------------------------
+# Isolation: what one in-process test does to global logging must not reach the next
+# ---------------------------------------------------------------------------------------------
+
+
+def _named_loggers() -> dict[str, logging.Logger]:
+    return {
+        name: lg
+        for name, lg in logging.Logger.manager.loggerDict.items()
+        if isinstance(lg, logging.Logger)
+    }
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging_state():
+    """Every existing logger's level, handlers and propagation come back after each test.
+
+    Why: in-process entry points (``bench.trainer_sweep.cli`` silences the libraries at ERROR)
+    change process-wide logging, and a later test that relies on Lightning's INFO then fails only
+    in the full suite's order (CI, 2026-11-28: test_console after test_bench).
+    """
+    root = logging.getLogger()
+    saved = {
+        name: (lg.level, lg.handlers[:], lg.propagate) for name, lg in _named_loggers().items()
+    }
+    root_saved = (root.level, root.handlers[:])
+    yield
+    for name, (level, handlers, propagate) in saved.items():
+        lg = logging.getLogger(name)
+        lg.setLevel(level)
+        lg.handlers[:] = handlers
+        lg.propagate = propagate
+    root.setLevel(root_saved[0])
+    root.handlers[:] = root_saved[1]
+
 
 # ---------------------------------------------------------------------------------------------
 # Data, splits and baselines fixtures (owner: data/splits/baselines)

@@ -386,10 +386,14 @@ def test_gpu_sweep_cpu_smoke_runs_the_real_entry_point(tmp_path: Path, tiny_data
 
 
 @pytest.mark.slow
-def test_trainer_sweep_quick_runs_each_mode_and_resumes(tmp_path: Path, tiny_bert: Path) -> None:
+def test_trainer_sweep_quick_runs_each_mode_and_resumes(
+    tmp_path: Path, tiny_bert: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """``python -m bench.trainer_sweep --quick`` on the tiny model: one Trainer run per mode with
     the mode's trainable parameters, the record rewritten per run, finished runs never redone."""
     from bench import trainer_sweep
+
+    monkeypatch.setenv("BERTFREEZE_QUIET", "1")  # the CLI sets it in-process; undone after
 
     data = tmp_path / "train.csv"
     make_texts(200, seed=1).to_csv(data, index=False)

@@ -17,13 +17,24 @@ from bertfreeze.epoch_line import EpochProgressLine
 def clean_logging():
     """Save and restore the handlers, levels and propagation this test touches."""
     names = ["", *console.LIBRARY_LOGGERS, "lightning.pytorch.utilities.rank_zero"]
-    saved = {n: (logging.getLogger(n).handlers[:], logging.getLogger(n).propagate) for n in names}
+    saved = {
+        n: (
+            logging.getLogger(n).handlers[:],
+            logging.getLogger(n).propagate,
+            logging.getLogger(n).level,
+        )
+        for n in names
+    }
     root_level = logging.getLogger().level
+    for n in names[1:]:  # what Lightning sets on import, whatever ran before in this process
+        logging.getLogger(n).setLevel(logging.NOTSET)
+    logging.getLogger("lightning.pytorch").setLevel(logging.INFO)
     yield
-    for n, (handlers, propagate) in saved.items():
+    for n, (handlers, propagate, level) in saved.items():
         lg = logging.getLogger(n)
         lg.handlers[:] = handlers
         lg.propagate = propagate
+        lg.setLevel(level)
     logging.getLogger().setLevel(root_level)
 
 
