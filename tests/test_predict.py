@@ -142,6 +142,47 @@ def test_cli_predicts_from_a_sweep(sweep: Path, kaggle_csv: Path, tmp_path: Path
     assert not (tmp_path / "outputs").exists()  # nothing written outside the given dirs
 
 
+def test_cli_takes_a_sweeps_run_dir_as_typed(sweep: Path, kaggle_csv: Path, tmp_path: Path) -> None:
+    """A run dir named ``freeze=none,seed=1`` needs no Hydra quoting from the user."""
+    one_run = sweep / "freeze=none,seed=1"
+    out = tmp_path / "a=b,c" / "submission.csv"
+    res = run_cli(
+        [
+            "-m",
+            "bertfreeze.cli.predict",
+            f"run_dir={one_run}",
+            f"input={kaggle_csv}",
+            f"output={out}",
+            f"hydra.run.dir={tmp_path / 'hydra'}",
+        ],
+        tmp_path,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert out.is_file() and len(pd.read_csv(out)) == len(pd.read_csv(kaggle_csv))
+    record = json.loads((tmp_path / "hydra" / "predict.json").read_text())
+    assert record["run_dir"] == str(one_run)
+
+
+def test_path_overrides_are_quoted_only_when_hydra_would_misread_them() -> None:
+    from bertfreeze.cli.common import quote_path_overrides
+
+    keys = ("run_dir", "output")
+    argv = [
+        "run_dir=outputs/s/freeze=all,seed=3",
+        "output=plain/sub.csv",
+        "run_dir='already/quoted,x'",
+        "batch_size=64",
+        "seed=1,2",  # not a path key: a sweep stays a sweep
+    ]
+    assert quote_path_overrides(argv, keys) == [
+        "run_dir='outputs/s/freeze=all,seed=3'",
+        "output=plain/sub.csv",
+        "run_dir='already/quoted,x'",
+        "batch_size=64",
+        "seed=1,2",
+    ]
+
+
 @pytest.mark.slow  # ~34 s on 2 cores
 def test_cli_missing_run_dir_is_a_one_line_error(tmp_path: Path) -> None:
     hydra_dir = tmp_path / "hydra"

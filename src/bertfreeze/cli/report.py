@@ -59,4 +59,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    run_cli(main)  # a config Hydra cannot compose exits 2, like any user error
+    # a bad config exits 2, like any user error; path values quoted for Hydra
+    run_cli(main, path_keys=("sweep_dir", "baselines_dir", "out_dir"))
