@@ -14,6 +14,7 @@ from conftest import in_ci
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_class
+from lightning.pytorch.loggers import Logger
 from tiny_bert import tiny_overrides
 
 from bertfreeze.paths import CONF_DIR
@@ -66,10 +67,40 @@ def test_logger_configs_compose(name: str, keys: set[str], tmp_path: Path) -> No
     cfg = compose_run([f"logger={name}"], tmp_path)
     assert set(cfg.logger) == keys
     for node in cfg.logger.values():
-        assert get_class(node._target_).__module__.startswith("lightning.pytorch.loggers")
+        assert issubclass(get_class(node._target_), Logger)
         # each logger writes below the run dir (or, for mlflow, a tracking URI)
         where = node.get("save_dir") or node.get("tracking_uri")
         assert where, node
+
+
+def test_csv_log_keeps_a_resumed_runs_earlier_rows(tmp_path: Path) -> None:
+    """Lightning's CSVLogger deletes metrics.csv when a run restarts in its dir; ours keeps the
+    rows logged before the resumed attempt's first step (flushed at each checkpoint)."""
+    from bertfreeze.csv_log import ResumableCSVLogger
+
+    first = ResumableCSVLogger(save_dir=tmp_path, name="csv", version="")
+    for step in (9, 19):
+        first.log_metrics({"train/loss": 0.7 - step / 100, "epoch": 0}, step=step)
+    first.log_metrics({"val/accuracy": 0.6, "epoch": 0}, step=21)
+    first.after_save_checkpoint(None)  # the epoch checkpoint: rows up to it are on disk
+    first.log_metrics({"train/loss": 0.5, "epoch": 1}, step=29)  # then killed: never flushed
+    path = tmp_path / "csv" / "metrics.csv"
+
+    resumed = ResumableCSVLogger(save_dir=tmp_path, name="csv", version="")
+    for step in (29, 39):
+        resumed.log_metrics({"train/loss": 0.4, "epoch": 1}, step=step)
+    resumed.log_metrics({"val/accuracy": 0.7, "epoch": 1}, step=43)
+    resumed.save()
+    with open(path) as fh:
+        rows = list(csv.DictReader(fh))
+    assert [int(r["step"]) for r in rows] == [9, 19, 21, 29, 39, 43]
+    assert [r["val/accuracy"] for r in rows if r["val/accuracy"]] == ["0.6", "0.7"]
+
+    fresh = ResumableCSVLogger(save_dir=tmp_path, name="csv", version="")  # from scratch
+    fresh.log_metrics({"train/loss": 0.69, "epoch": 0}, step=9)
+    fresh.save()
+    with open(path) as fh:
+        assert [int(r["step"]) for r in csv.DictReader(fh)] == [9]
 
 
 def test_csv_and_tensorboard_write_their_files(

@@ -129,6 +129,11 @@ def test_killed_sweep_resumes_from_last_ckpt_with_the_uninterrupted_result(
     assert resumed["earlier_attempts_s"] == round(first_attempt_s, 3)
     assert resumed["wall_time_s"] > first_attempt_s
     assert not list((run / "checkpoints").glob("*.ckpt"))  # cleaned up once completed
+    # the per-step metric log keeps the killed attempt's rows: the uninterrupted run's rows
+    log, ref_log = (pd.read_csv(d / "csv" / "metrics.csv") for d in (run, reference))
+    assert list(log.columns) == list(ref_log.columns)
+    pd.testing.assert_frame_equal(log[["epoch", "step"]], ref_log[["epoch", "step"]])
+    assert log["val/accuracy"].notna().sum() == ref_log["val/accuracy"].notna().sum()
 
     ckpt = truncated / run.name / "checkpoints" / "last.ckpt"
     ckpt.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])  # a kill during the write
