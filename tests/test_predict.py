@@ -128,6 +128,8 @@ def test_cli_predicts_from_a_sweep(sweep: Path, kaggle_csv: Path, tmp_path: Path
     assert res.returncode == 0, res.stderr[-3000:]
     assert "chose freeze=none,seed=1 from 3 completed run(s)" in res.stdout
     assert "Loading weights" not in res.stderr and "predict:" not in res.stderr  # quiet mode
+    for chatter in ("GPU available", "litlogger", "custom batch sampler"):  # nothing to act on
+        assert chatter not in res.stderr + res.stdout, chatter
     sub = pd.read_csv(out)
     proba = pd.read_csv(out.with_name("submission_proba.csv"))
     given = pd.read_csv(kaggle_csv)

@@ -35,6 +35,8 @@ HARMLESS_WARNINGS = (
     (r".*`isinstance\(treespec, LeafSpec\)` is deprecated", DeprecationWarning),
     # tiny data sets only: fewer batches per epoch than the logging interval
     (r"The number of training batches \(\d+\) is smaller than the logging interval", UserWarning),
+    # make predict: our BucketBatchSampler never drops a row (predict_proba checks every row)
+    (r"You are using a custom batch sampler `BucketBatchSampler` for prediction", UserWarning),
 )
 
 

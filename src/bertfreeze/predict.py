@@ -292,10 +292,13 @@ def predict_proba(
         enable_checkpointing=False,
     )
     outputs = trainer.predict(module, datamodule=dm) or []
-    probs = np.zeros(len(texts), dtype=np.float32)
+    probs = np.full(len(texts), np.nan, dtype=np.float32)
     for out in outputs:
         assert isinstance(out, dict)
         probs[out["idx"].numpy()] = out["prob"].numpy()
+    missing = int(np.isnan(probs).sum())
+    if missing:  # a sampler that dropped rows would otherwise write made-up predictions
+        raise RuntimeError(f"the predict loop returned no probability for {missing} row(s)")
     return probs
 
 

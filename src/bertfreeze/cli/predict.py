@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from bertfreeze import runs
 from bertfreeze.cli.common import hydra_output_dir, run_cli, user_error_exit
+from bertfreeze.console import route_library_logs
 from bertfreeze.errors import UserError
 from bertfreeze.paths import CONF_DIR
 from bertfreeze.predict import predict
@@ -28,6 +29,7 @@ def run(cfg: DictConfig) -> dict:
             "run_dir is required: python -m bertfreeze.cli.predict run_dir=<run or sweep dir> "
             "input=data/test.csv output=submission.csv"
         )
+    route_library_logs()  # Lightning's GPU/TPU lines and tips off the console; warnings stay
     out_dir = hydra_output_dir() or Path.cwd()
     output = cfg.get("output") or out_dir / "submission.csv"
     quiet = truthy(cfg.get("quiet", False))
