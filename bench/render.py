@@ -39,7 +39,7 @@ BENCHES: dict[str, tuple[str, str]] = {
 }
 MFU_TARGET = 0.60  # issue #12: the freeze=none epoch at >= 60% of the measured matmul peak
 
-WHAT_A_RUN_PRODUCES = """A fresh `make bench` (full mode, ~15 min on 2 idle cores) rewrites
+WHAT_A_RUN_PRODUCES = """A fresh `make bench` (full mode; {full_time}) rewrites
 `bench/results/{frozen_sweep,last2_epoch,finetune_epoch,baselines,memory}.json` and this page,
 with these lines (every JSON records the git commit, CPU model,
 `torch.backends.cpu.get_cpu_capability()`, native bf16, threads and precision):
@@ -313,7 +313,11 @@ def provenance_rows(results: list[dict[str, Any]]) -> list[str]:
         prec = res.get("precision") or {}
         d = res.get("details") or {}
         loads = [x[0] for x in (d.get("load_avg_before"), d.get("load_avg_after")) if x]
-        load = f"{min(loads):.1f}–{max(loads):.1f}" if loads else "—"
+        loads += [  # the baselines bench records one 1-minute load average, at its end
+            x for x in [(d.get("bench_baselines") or {}).get("load_avg_1m")] if x is not None
+        ]
+        span = sorted({f"{x:.1f}" for x in loads}, key=float)
+        load = "–".join(span[:: max(1, len(span) - 1)]) if loads else "—"
         commit = (git.get("commit") or "?")[:10] + (" (dirty)" if git.get("dirty") else "")
         rows.append(
             f"| {res.get('key', '?')} | {res.get('date', '?')} | {commit} | "
@@ -409,7 +413,8 @@ def gpu_sweep_rows(results_dir: Path) -> list[str]:
         f"prefix cache and defaults, run in parts ({len(g['parts'])}) to fit the device time; a "
         "part interrupted at its limit gives its finished runs as measured and the rest of its "
         "mode at the measured mean (*). Wall time is the runs' own (`wall_time_s`), without the "
-        "sweep process's start.",
+        "sweep process's start. MFU = FLOP floor / wall time, so every row uses the one peak "
+        "the floor uses.",
         "",
         "| mode | seeds measured | measured | 10 seeds | FLOP floor | MFU |",
         "|---|---:|---:|---:|---:|---:|",
@@ -418,12 +423,12 @@ def gpu_sweep_rows(results_dir: Path) -> list[str]:
         rows.append(
             f"| {mode} | {m['runs']} of {m['seeds']} | {fmt_s(m['wall_s'])} | "
             f"{fmt_s(m['all_seeds_s'])}{star(m)} | {m['all_seeds_floor_s']:.2f} s | "
-            f"{100 * m['mfu']:.2f}% |"
+            f"{100 * m['all_seeds_floor_s'] / m['all_seeds_s']:.2f}%{star(m)} |"
         )
     t_star = "*" if g["total_extrapolated"] else ""
     rows += [
         f"| **sweep** | | | **{fmt_s(g['total_runs_s'])}{t_star}** | {g['floor_s']:.1f} s | "
-        f"{100 * g['mfu']:.2f}% |",
+        f"{100 * g['mfu']:.2f}%{t_star} |",
         "",
         f"Goal (issue #12): ≤ {fmt_s(g['goal_s'])} on one H100 — "
         f"**{'met' if g['goal_met'] else 'not met'}** ({g['total_over_floor']}× the FLOP floor). "
@@ -453,13 +458,15 @@ def quickstart_section(results_dir: Path) -> str:
     )
     head = (
         "## Quickstart\n\n`make quickstart` end to end (budget: 20 minutes on 2 cores), timed by "
-        "`python -m bench.quickstart` — one row per kind of CPU it was measured on.\n\n"
+        "`python -m bench.quickstart` — one row per kind of CPU it was measured on. *cold*: an "
+        "empty output folder and an empty `BERTFREEZE_CACHE`, as on a newcomer's first run "
+        "(rows from before the bench ensured that say *not recorded*).\n\n"
     )
     if not recs:
         return head + "Not measured with this bench yet: run `python -m bench.quickstart`."
     rows = [
-        "| CPU | capability | native bf16 | cores | precision | wall time | commit | date |",
-        "|---|---|---|---:|---|---:|---|---|",
+        "| CPU | capability | native bf16 | cores | precision | start | wall time | commit | date |",
+        "|---|---|---|---:|---|---|---:|---|---|",
     ]
     for r in recs:
         commit = (r["git"].get("commit") or "?")[:10] + (
@@ -468,6 +475,7 @@ def quickstart_section(results_dir: Path) -> str:
         rows.append(
             f"| {r['cpu']['model']} | {r['cpu']['capability']} | {r['cpu']['native_bf16']} | "
             f"{r.get('logical_cores', '?')} | {r['precision']['precision']} | "
+            f"{'cold' if r.get('cold') else 'not recorded'} | "
             f"{fmt_s(r['wall_s'])} | {commit} | {r['date']} |"
         )
     return head + "\n".join(rows)
@@ -544,7 +552,8 @@ def trainer_sweep_section(results_dir: Path) -> str:
         return (
             "**Against a fair `transformers.Trainer` sweep: not measured.** No 30-run `Trainer` "
             "sweep was run, so no sweep ratio is claimed (line c2 compares one epoch each; "
-            "`python -m bench.trainer_sweep` runs it, resumably, in about 3 h on 2 AVX2 cores)."
+            "`python -m bench.trainer_sweep` runs it, resumably; not yet timed here — expect "
+            "hours on 2 AVX2 cores, like the study it is compared with)."
         )
     out = []
     for r in recs:
@@ -626,7 +635,9 @@ def profile_section(results_dir: Path) -> str:
             f"{r['threads']} threads, {r['precision']['precision']}**: {r['steps']} steps, "
             f"{1000 * r['step_s_mean']:.0f} ms/step, MFU {r['mfu_profiled_steps']:.0%} "
             f"(peak {r['peak']['flops_per_s'] / 1e9:.0f} GFLOP/s); commit "
-            f"{(r['git'].get('commit') or '?')[:10]}, {r['date'][:16]}.",
+            f"{(r['git'].get('commit') or '?')[:10]}"
+            f"{' (dirty: uncommitted changes in the tree)' if r['git'].get('dirty') else ''}, "
+            f"{r['date'][:16]}.",
             "",
             "| op class | self time | share | calls |",
             "|---|---:|---:|---:|",
@@ -659,6 +670,18 @@ def stale_section(stale: list[dict[str, Any]]) -> str:
             "",
             *stale_table_rows(stale),
         ]
+    )
+
+
+def full_bench_time(current: list[dict[str, Any]]) -> str:
+    """How long the stored full run took, from its own records (not a remembered estimate)."""
+    walls = [r["bench_wall_s"] for r in current if r.get("bench_wall_s")]
+    if not walls:
+        return "its time not recorded"
+    cores = sorted({str(r.get("threads", "?")) for r in current})
+    return (
+        f"{fmt_s(sum(walls))} for the {len(walls)} stored results on {'/'.join(cores)} threads, "
+        "the sum of their `bench_wall_s`"
     )
 
 
@@ -713,7 +736,8 @@ def render(results: list[dict[str, Any]], results_dir: Path = RESULTS) -> str:
         verbatim=verbatim_section(results_dir),
         profile=profile_section(results_dir),
         body=body,
-        produces=WHAT_A_RUN_PRODUCES,
+        produces=WHAT_A_RUN_PRODUCES.replace("{full_time}", full_bench_time(current)),
+        full_time=full_bench_time(current),
         stale=stale_section(stale),
         gpu=gpu_section(results_dir),
     )
@@ -751,7 +775,7 @@ whichever side that happened.
 ## Reproduce
 
 ```bash
-make bench                        # full: ~15 min on 2 idle cores; rewrites this page
+make bench                        # full ({full_time}); rewrites this page
 make bench-quick                  # smoke test (CI): minutes, results in bench/results/quick/
 make bench ARGS='--only c'        # one benchmark; the page keeps the others' last results
 make bench ARGS='--precision 32-true'   # force a precision (default auto)

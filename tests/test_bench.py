@@ -210,7 +210,12 @@ def test_render_quickstart_rows_per_cpu_kind(tmp_path: Path) -> None:
     (tmp_path / "quickstart" / "AVX2-2cores-amd-epyc.json").write_text(json.dumps(rec))
     text = render([], tmp_path)
     row = next(r for r in text.splitlines() if r.startswith("| AMD EPYC"))
-    assert "| AVX2 | False | 2 | 32-true | 14.0 min | 0123456789 |" in row
+    assert "| AVX2 | False | 2 | 32-true | not recorded | 14.0 min | 0123456789 |" in row
+    (tmp_path / "quickstart" / "AVX2-2cores-amd-epyc.json").write_text(
+        json.dumps({**rec, "cold": True})
+    )
+    row = next(r for r in render([], tmp_path).splitlines() if r.startswith("| AMD EPYC"))
+    assert "| 32-true | cold | 14.0 min |" in row
 
 
 def test_verbatim_sweep_floor_counts_each_cache_build_once(tmp_path: Path) -> None:
