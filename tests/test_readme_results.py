@@ -149,6 +149,11 @@ def test_depth_study_shows_the_curve_in_order_with_neighbouring_steps(tmp_path: 
     assert "| `top1` − `top0` | +0.010 |" in block
     assert "| `top2` − `top1` | +0.011 |" in block
     assert "+0.021" not in block  # k=2 vs k=0 is not a neighbouring step
-    assert "corrected over all 3 pairs" in block
+    assert "of 3 pairs of depths; each Holm p is corrected in one family of 3 tests" in block
+    stats.append({**_welch("top2", "tfidf (baseline)", -0.01, 0.2), "kind": "vs_baseline"})
+    (folder / "stats.json").write_text(json.dumps(stats))
+    assert "one family of 4 tests: every pair and each depth against the baselines (1 tests" in (
+        render(tmp_path)
+    )
     assert "![test accuracy vs trainable layers](results/freeze-depth/figure3_layers.png)" in block
     assert "figure4_params" not in block  # embedded only when the report drew it

@@ -129,6 +129,24 @@ def _pair_entries(
     return sorted(entries, key=lambda e: kinds.index(str(e.get("kind"))))
 
 
+def _holm_family(stats: list[dict[str, Any]], metric: str = "accuracy") -> list[dict[str, Any]]:
+    """The stats.json entries Holm-corrected together with the pairs the README shows: the same
+    metric and test, testable ones only (``report.compare`` corrects each such group as one
+    family; an untestable pair, p NaN, does not count)."""
+    shown = _pair_entries(stats, metric)
+    if not shown:
+        return []
+    test = shown[0].get("test")
+    return [
+        e
+        for e in stats
+        if e.get("metric") == metric
+        and e.get("test") == test
+        and isinstance(e.get("p_holm"), (int, float))
+        and e["p_holm"] == e["p_holm"]  # not NaN
+    ]
+
+
 def _pair_table(
     stats: list[dict[str, Any]], metric: str = "accuracy", paired: bool = False
 ) -> tuple[list[str], str]:
@@ -217,14 +235,28 @@ def _study_block(name: str, folder: Path) -> list[str]:
     paired = "fold" in runs and runs["fold"].notna().any()
     depth = _is_depth(runs)
     n_pairs = len(_pair_entries(stats))
+    family = _holm_family(stats)
     pairs, sentence = _pair_table(_adjacent_depths(stats, runs) if depth else stats, paired=paired)
     if pairs:
         out += ["", *pairs, "", f"**What the data say:** {sentence}"]
-    if depth and pairs:
+    if pairs and not paired:
+        n_base = sum(e.get("kind") == "vs_baseline" for e in family)
+        shown = (
+            f"Only neighbouring depths are shown, of {n_pairs} pairs of depths; each Holm p"
+            if depth
+            else "Each Holm p above"
+        )
+        vs_base = (
+            f" and each {'depth' if depth else 'mode'} against the baselines ({n_base} tests: "
+            "holdout seeds against CV folds)"
+            if n_base
+            else ""
+        )
         out += [
             "",
-            f"Neighbouring depths only; their Holm p is corrected over all {n_pairs} pairs of "
-            f"depths, which [stats.json](results/{name}/stats.json) and the report list.",
+            f"{shown} is corrected in one family of {len(family)} tests: every pair{vs_base}; "
+            f"all are in [stats.json](results/{name}/stats.json) and the "
+            f"[report](results/{name}/report.md).",
         ]
     for file, alt in FIGURES.items():
         if (folder / file).is_file():
@@ -234,12 +266,13 @@ def _study_block(name: str, folder: Path) -> list[str]:
     if name == "disaster-tweets":
         out += ["", PAPER_TABLE2]
     out += _baselines(folder)
-    commit = (env.get("git_commit") or "unknown")[:10]
+    commits = [c[:10] for c in env.get("run_commits") or [env.get("git_commit") or "unknown"]]
     out += [
         "",
         f"<sub>{len(runs)} runs; {_backbones(runs)}{env.get('cpu_model')} ({env.get('cpu_capability')}, "
-        f"{env.get('cores')} cores), precision {', '.join(env.get('precision', []))}, commit "
-        f"{commit}; [report](results/{name}/report.md), [runs.csv](results/{name}/runs.csv).</sub>",
+        f"{env.get('cores')} cores), precision {', '.join(env.get('precision', []))}, "
+        f"{'commit' if len(commits) == 1 else 'runs at commits'} {', '.join(commits)}; "
+        f"[report](results/{name}/report.md), [runs.csv](results/{name}/runs.csv).</sub>",
         "",
     ]
     return out
