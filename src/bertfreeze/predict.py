@@ -292,11 +292,13 @@ def predict_proba(
         enable_checkpointing=False,
     )
     outputs = trainer.predict(module, datamodule=dm) or []
-    probs = np.full(len(texts), np.nan, dtype=np.float32)
+    probs = np.zeros(len(texts), dtype=np.float32)
+    seen = np.zeros(len(texts), dtype=bool)
     for out in outputs:
         assert isinstance(out, dict)
         probs[out["idx"].numpy()] = out["prob"].numpy()
-    missing = int(np.isnan(probs).sum())
+        seen[out["idx"].numpy()] = True
+    missing = int((~seen).sum())
     if missing:  # a sampler that dropped rows would otherwise write made-up predictions
         raise RuntimeError(f"the predict loop returned no probability for {missing} row(s)")
     return probs
