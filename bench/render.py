@@ -731,13 +731,14 @@ def render(results: list[dict[str, Any]], results_dir: Path = RESULTS) -> str:
             "## CPU results\n\nNo current results: every stored result predates this bench "
             "(see *Stale figures* below). Run `make bench` on an idle machine."
         )
+    full_time = full_bench_time(current)
     text = DOC_TEMPLATE.format(
         quickstart=quickstart_section(results_dir),
         verbatim=verbatim_section(results_dir),
         profile=profile_section(results_dir),
         body=body,
-        produces=WHAT_A_RUN_PRODUCES.replace("{full_time}", full_bench_time(current)),
-        full_time=full_bench_time(current),
+        produces=WHAT_A_RUN_PRODUCES.replace("{full_time}", full_time),
+        full_time=full_time,
         stale=stale_section(stale),
         gpu=gpu_section(results_dir),
     )
