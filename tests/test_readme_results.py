@@ -46,6 +46,13 @@ def test_block_reports_means_and_cis_from_runs(tmp_path: Path) -> None:
     # the backbone is named, and the paper's (BERT-base) figures are marked as another backbone's
     assert "backbone `minilm`" in text
     assert "The paper (BERT-base, not this backbone" in text
+    # a study committed mode by mode says which modes are in, and quotes no number from them
+    peft = tmp_path / "results" / "peft"
+    peft.mkdir()
+    (peft / "lora.environment.json").write_text(json.dumps({"n_runs": 10}))
+    block = render(tmp_path)
+    assert "`peft` (records of lora committed; the report waits for every mode)" in block
+    assert "lora" not in block.split("Not committed yet")[0]
 
 
 def _nb(kind: str, a: str, b: str, diff: float, p_holm: float, mde: float) -> dict:

@@ -46,6 +46,7 @@ def test_depth_study_sweeps_with_the_main_study_as_pool(monkeypatch: pytest.Monk
     commands: list[list[str]] = []
     monkeypatch.setattr(studies, "_step", lambda title, cmd: commands.append(cmd))
     monkeypatch.setattr(studies, "export", lambda study, wall=None: None)
+    monkeypatch.setattr(studies, "sync_records", lambda study: study.records_dir)  # no results/
     studies.run_study(STUDIES["freeze-depth"], [])
     (sweep,) = [cmd for cmd in commands if "train.py" in cmd]
     (override,) = [a for a in sweep if a.startswith("reuse_from=")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import fake_runs
@@ -95,3 +96,83 @@ def test_selection_export_writes_a_mode_only_once_its_whole_grid_ran(
     assert json.loads((dest / "bitfit_lr.environment.json").read_text())["n_runs"] == 17
     for name, text in before.items():  # lora's files stay as its own export wrote them
         assert (dest / name).read_text() == text, name
+
+
+def _demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **kw: object) -> studies.Study:
+    monkeypatch.chdir(tmp_path)  # relative folders, as in the repo: paths in records are ours
+    monkeypatch.setattr(studies, "STUDIES_OUT", Path("out"))
+    monkeypatch.setattr(studies, "RESULTS", Path("results"))
+    return studies.Study("demo", ("freeze=all,none", "seed=range(3)"), 6, 1.0, "t", None, **kw)
+
+
+def _run(study: studies.Study, freeze: str, seed: int, tmp_path: Path) -> Path:
+    run = fake_runs.write_run(study.sweep_dir, freeze=freeze, seed=seed)
+    rec = json.loads((run / "metrics.json").read_text())
+    rec["config"]["reuse_from"] = json.dumps([str(tmp_path / "elsewhere" / "sweep")])
+    (run / "metrics.json").write_text(json.dumps(rec))
+    return run
+
+
+def test_records_carry_a_study_to_a_fresh_checkout_without_machine_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """export copies each finished run's metrics.json into results/<study>/records/ with no
+    absolute path (JSON-encoded lists included); with outputs/ gone, export rebuilds the same
+    runs.csv from them; with neither, it leaves the committed folder alone."""
+    study = _demo(tmp_path, monkeypatch)
+    for freeze in ("all", "none"):
+        for seed in range(3):
+            _run(study, freeze, seed, tmp_path)
+    dest = studies.export(study, 5.0)
+    records = sorted(study.records_dir.glob("*/metrics.json"))
+    assert len(records) == 6
+    for path in records:
+        text = path.read_text()
+        assert str(tmp_path) not in text and '"/data/' not in text and '"/models/' not in text
+        rec = json.loads(text)
+        assert rec["data"]["path"] == "…/data/train.csv"
+        assert rec["run_dir"] == str(study.sweep_dir / path.parent.name)
+    first = (dest / "runs.csv").read_text()
+
+    shutil.rmtree(study.out)  # a fresh checkout: no outputs/, only the committed results/
+    studies.export(study)
+    assert (dest / "runs.csv").read_text() == first
+    assert json.loads((dest / "environment.json").read_text())["study_wall_time_s"] == 5.0
+
+    shutil.rmtree(study.records_dir)  # a study exported before records existed
+    studies.export(study)
+    assert (dest / "runs.csv").read_text() == first
+    assert "is left as it is" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="make results ARGS=study=demo first"):
+        studies.report_source(study)
+
+
+def test_a_by_mode_study_commits_each_mode_once_whole_and_resumes_with_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A study too long for one sitting (peft): a mode's records land only once every seed
+    ran, the next call trains only the modes still missing, and runs.csv waits for all."""
+    study = _demo(tmp_path, monkeypatch, by_mode=True)
+    for seed in range(3):
+        _run(study, "all", seed, tmp_path)
+    _run(study, "none", 0, tmp_path)  # stopped one seed into the second mode
+    dest = studies.export(study, 7.0)
+    names = sorted(p.parent.name for p in study.records_dir.glob("*/metrics.json"))
+    assert names == [f"freeze=all,seed={s}" for s in range(3)]
+    assert json.loads((dest / "all.environment.json").read_text())["n_runs"] == 3
+    assert not (dest / "runs.csv").exists() and not (dest / "none.environment.json").exists()
+    out = capsys.readouterr().out
+    assert "none has 1 of its 3 seeds" in out and "none: 3 seeds to run" in out
+    assert studies.missing_modes(study) == {"all": 0, "none": 3}
+    assert studies.sweep_overrides(study, []) == ["freeze=none", "seed=range(3)"]
+    assert studies.sweep_overrides(study, ["freeze=all"]) == ["seed=range(3)"]
+    kept = {p: p.read_text() for p in study.records_dir.glob("*/metrics.json")}
+
+    shutil.rmtree(study.out)  # the next sitting: a fresh checkout runs the last mode
+    for seed in range(3):
+        _run(study, "none", seed, tmp_path)
+    studies.export(study)
+    assert len(pd.read_csv(dest / "runs.csv")) == 6
+    assert studies.sweep_overrides(study, []) is None
+    for path, text in kept.items():
+        assert path.read_text() == text

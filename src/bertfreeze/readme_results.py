@@ -297,6 +297,16 @@ def _selection_block(folder: Path) -> list[str]:
     return out
 
 
+def _modes_so_far(folder: Path) -> str:
+    """A study committed mode by mode (peft): which modes' records are already in results/."""
+    done = sorted(
+        p.name.removesuffix(".environment.json") for p in folder.glob("*.environment.json")
+    )
+    if not done:
+        return ""
+    return f" (records of {', '.join(done)} committed; the report waits for every mode)"
+
+
 def render(root: Path = REPO_ROOT) -> str:
     results = root / "results"
     lines: list[str] = [BEGIN, ""]
@@ -307,7 +317,7 @@ def render(root: Path = REPO_ROOT) -> str:
     if missing:
         lines += [
             "Not committed yet: "
-            + ", ".join(f"`{n}`" for n in missing)
+            + ", ".join(f"`{n}`{_modes_so_far(results / n)}" for n in missing)
             + " (`make results ARGS=study=<name>`; see the expected times it prints). "
             "Until a study is committed, this README quotes no number from it.",
             "",

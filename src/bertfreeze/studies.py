@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from bertfreeze.atomic import atomic_write_csv, write_json_atomic
+from bertfreeze.atomic import atomic_write_csv, atomic_write_text, write_json_atomic
 from bertfreeze.paths import REPO_ROOT
 from bertfreeze.runs import iter_run_dirs
 from bertfreeze.schema import RunRecord
@@ -36,6 +37,7 @@ from bertfreeze.schema import RunRecord
 MINUTES_PEFT = 9.0
 STUDIES_OUT = Path("outputs/studies")
 RESULTS = Path("results")
+RECORDS = "records"  # results/<study>/records/<run>/metrics.json
 
 # Columns of results/<study>/runs.csv (extend, never rename: others read these).
 RUN_COLUMNS = (
@@ -76,6 +78,9 @@ class Study:
     extra_sweeps: tuple[str, ...] = field(default=())  # other studies' sweeps reported alongside
     # other studies whose finished runs of an identical recipe stand in (train.py reuse_from)
     reuse: tuple[str, ...] = field(default=())
+    # True: each freeze mode's records land in results/ once all its seeds ran (a study longer
+    # than one sitting commits mode by mode); the report waits for every mode
+    by_mode: bool = False
 
     @property
     def out(self) -> Path:
@@ -88,6 +93,11 @@ class Study:
     @property
     def results_dir(self) -> Path:
         return RESULTS / ("selection" if self.selection else self.name)
+
+    @property
+    def records_dir(self) -> Path:
+        """The committed copy of each finished run's metrics.json (see :func:`write_records`)."""
+        return self.results_dir / RECORDS
 
 
 STUDIES: dict[str, Study] = {
@@ -162,8 +172,10 @@ STUDIES: dict[str, Study] = {
             ("freeze=lora,bitfit,ia3", "seed=range(10)"),
             30,
             MINUTES_PEFT,
-            "LoRA/IA3 backpropagate through every layer; reported beside disaster-tweets",
+            "LoRA/IA3 backpropagate through every layer; reported beside disaster-tweets;"
+            " committed mode by mode (~1.5 h each)",
             extra_sweeps=("disaster-tweets",),
+            by_mode=True,
         ),
     )
 }
@@ -217,6 +229,153 @@ def unknown_study(name: str) -> str:
 
 def expected_minutes(studies: Iterable[Study]) -> float:
     return sum(max(s.n_runs, 1) * s.minutes_per_run for s in studies)
+
+
+# --------------------------------------------------------------------------------------------
+# Committed run records: results/<study>/records/<run>/metrics.json
+# --------------------------------------------------------------------------------------------
+# Why: outputs/ is not committed, so a study's report could only be rebuilt on the machine that
+# ran it, and a study reported beside another (peft beside disaster-tweets) needed both sweeps
+# on one disk. The records are the runs' own metrics.json, minus machine paths: the report,
+# runs.csv and environment.json are rebuilt from them anywhere (`export_only=true`), and a
+# study too long for one sitting commits them mode by mode (`Study.by_mode`).
+
+_ABS_PATH = re.compile(r"""(?:(?<=^)|(?<=[\s'"\[(=,]))/[^\s'"\[\](),]*""")
+
+
+def _short(match: re.Match[str]) -> str:
+    parts = [p for p in match.group(0).split("/") if p]
+    return "…/" + "/".join(parts[-2:]) if parts else match.group(0)
+
+
+def portable(value: Any) -> Any:
+    """``value`` (a metrics.json tree) with every absolute path cut to ``…/<parent>/<name>``,
+    inside JSON-encoded lists too: a record names its data file, never a machine's layout."""
+    if isinstance(value, dict):
+        return {k: portable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [portable(v) for v in value]
+    if isinstance(value, str):
+        return _ABS_PATH.sub(_short, value)
+    return value
+
+
+def _records_by_run(folder: Path) -> dict[str, RunRecord]:
+    return {r.name: rec for r in iter_run_dirs(folder) if (rec := RunRecord.read(r)) is not None}
+
+
+def _write_records(study: Study, runs: dict[str, RunRecord], freeze: str | None = None) -> None:
+    """Make ``records/`` hold exactly ``runs`` (of one freeze mode, if given): new or changed
+    records written, records of runs no longer in the sweep removed, the rest left untouched."""
+    dest = study.records_dir
+    for name, rec in runs.items():
+        fields = portable(rec.as_dict())
+        fields["run_dir"] = str(study.sweep_dir / name)  # where its weights are, where it ran
+        text = json.dumps(fields, indent=2, sort_keys=True) + "\n"
+        path = dest / name / RunRecord.FILE
+        if not (path.is_file() and path.read_text() == text):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(path, text)
+    for name, rec in _records_by_run(dest).items():
+        if name not in runs and freeze in (None, rec.fields.get("freeze")):
+            shutil.rmtree(dest / name)
+
+
+def _seeds(study: Study) -> set[int]:
+    return {int(s) for s in sweep_grid(study).get("seed", [])}
+
+
+def _modes(study: Study) -> list[str]:
+    return list(sweep_grid(study).get("freeze", []))
+
+
+def missing_modes(study: Study) -> dict[str, int]:
+    """For a ``by_mode`` study: freeze mode -> how many of its seeds have no committed record."""
+    seeds = _seeds(study)
+    have = _records_by_run(study.records_dir).values()
+    return {
+        mode: len(seeds - {int(r.fields["seed"]) for r in have if r.fields.get("freeze") == mode})
+        for mode in _modes(study)
+    }
+
+
+def sync_records(study: Study) -> Path:
+    """Copy the sweep's finished runs into ``records/`` and return that folder.
+
+    A sweep with no finished run (a fresh checkout) leaves the committed records as they are.
+    A ``by_mode`` study copies a mode only once every seed of the grid finished, so a study
+    stopped halfway through a mode never leaves part of it in results/.
+    """
+    runs = _records_by_run(study.sweep_dir)
+    if not runs:
+        return study.records_dir
+    if not study.by_mode:
+        _write_records(study, runs)
+        return study.records_dir
+    seeds = _seeds(study)
+    for mode in _modes(study):
+        mine = {
+            n: r
+            for n, r in runs.items()
+            if r.fields.get("freeze") == mode and int(r.fields.get("seed", -1)) in seeds
+        }
+        done = {int(r.fields["seed"]) for r in mine.values()}
+        if done == seeds:
+            _write_records(study, mine, freeze=mode)
+            table = runs_table(study.records_dir)
+            env = environment(
+                table[table["freeze"] == mode],
+                None,
+                data_files(study.records_dir),
+                run_commits(study.records_dir, mode),
+            )
+            path = study.results_dir / f"{mode}.environment.json"
+            write_json_atomic(path, _keep_wall_time(path, env))
+        elif mine and missing_modes(study).get(mode):
+            print(
+                f"{study.name}: {mode} has {len(done)} of its {len(seeds)} seeds; its records are "
+                "written once all finished (rerun the same command to resume)",
+                flush=True,
+            )
+    return study.records_dir
+
+
+def _waiting_modes(study: Study) -> str:
+    """'' when the study's records are whole, else which modes still lack seeds, and how many."""
+    if not study.by_mode:
+        return ""
+    missing = {m: n for m, n in missing_modes(study).items() if n}
+    return ", ".join(f"{m}: {n} seeds to run" for m, n in missing.items())
+
+
+def report_source(study: Study) -> Path:
+    """Where the runs of a finished study are read for a report: its committed records, else
+    its sweep in outputs/ (a study exported before records existed, on the machine that ran it)."""
+    for folder in (study.records_dir, study.sweep_dir):
+        if _records_by_run(folder):
+            return folder
+    raise SystemExit(
+        f"results: no finished runs of {study.name} in {study.records_dir} or {study.sweep_dir} "
+        f"(studies exported before records existed keep only runs.csv): run "
+        f"make results ARGS=study={study.name} first (~{study.n_runs * study.minutes_per_run / 60:.1f} h)"
+    )
+
+
+def sweep_overrides(study: Study, extra: list[str]) -> list[str] | None:
+    """The study's sweep overrides for this call; None when nothing is left to run.
+
+    A ``freeze=`` in ``extra`` replaces the study's own (Hydra refuses one key twice). A
+    ``by_mode`` study runs only the modes whose records are not yet whole, so a checkout that
+    holds two committed modes resumes with the third."""
+    own = list(study.sweep)
+    if any(a.startswith("freeze=") for a in extra):
+        return [o for o in own if not o.startswith("freeze=")]
+    if not study.by_mode:
+        return own
+    todo = [m for m, n in missing_modes(study).items() if n]
+    if not todo:
+        return None
+    return [f"freeze={','.join(todo)}" if o.startswith("freeze=") else o for o in own]
 
 
 # --------------------------------------------------------------------------------------------
@@ -361,8 +520,8 @@ def export(study: Study, study_wall_s: float | None = None) -> Path:
         }
         write_json_atomic(dest / "environment.json", env)
         return dest
-    runs = runs_table(study.sweep_dir)
     if study.selection:
+        runs = runs_table(study.sweep_dir)
         from bertfreeze.selection import selection_table, selection_tables
 
         param, csv = study.selection
@@ -386,6 +545,18 @@ def export(study: Study, study_wall_s: float | None = None) -> Path:
             env_path = dest / name.replace(".csv", ".environment.json")
             write_json_atomic(env_path, _keep_wall_time(env_path, env))
         return dest
+    records = sync_records(study)
+    if not _records_by_run(records):
+        print(
+            f"{study.name}: no finished run in {study.sweep_dir} and no records in {records}; "
+            f"{dest} is left as it is",
+            flush=True,
+        )
+        return dest
+    if waiting := _waiting_modes(study):
+        print(f"{study.name}: runs.csv and the report wait for every mode ({waiting})", flush=True)
+        return dest
+    runs = runs_table(records)
     # The report's own table (or an earlier export of it): keep its extra columns, drop abs
     # paths. Reading an earlier export too makes `export_only=true` idempotent.
     report_runs = dest / "runs.csv"
@@ -402,7 +573,7 @@ def export(study: Study, study_wall_s: float | None = None) -> Path:
             src = study.out / "baselines" / name
             if src.is_file():
                 shutil.copyfile(src, dest / f"baselines_{name}")
-    env = environment(runs, study_wall_s, data_files(study.sweep_dir), run_commits(study.sweep_dir))
+    env = environment(runs, study_wall_s, data_files(records), run_commits(records))
     write_json_atomic(dest / "environment.json", _keep_wall_time(dest / "environment.json", env))
     return dest
 
@@ -443,30 +614,38 @@ def run_study(study: Study, extra: list[str]) -> Path:
         return export(study, time.perf_counter() - t0)
     pools = ",".join(repr(str(STUDIES[s].sweep_dir)) for s in study.reuse)
     reuse = [f"reuse_from=[{pools}]"] if study.reuse else []
-    _step(
-        f"{study.name}: sweep",
-        [
-            py,
-            "train.py",
-            "-m",
-            *study.sweep,
-            *reuse,
-            *extra,
-            f"hydra.sweep.dir={study.sweep_dir}",
-        ],
-    )
+    sweep = sweep_overrides(study, extra)
+    if sweep is None:
+        print(f"{study.name}: every mode's records are committed; nothing to train", flush=True)
+    else:
+        _step(
+            f"{study.name}: sweep",
+            [
+                py,
+                "train.py",
+                "-m",
+                *sweep,
+                *reuse,
+                *extra,
+                f"hydra.sweep.dir={study.sweep_dir}",
+            ],
+        )
     if not study.selection:
-        sweeps = [study.sweep_dir, *(STUDIES[s].sweep_dir for s in study.extra_sweeps)]
+        sync_records(study)
+        if waiting := _waiting_modes(study):
+            print(f"{study.name}: the report waits for every mode ({waiting})", flush=True)
+            return study.results_dir
+        sources = [study.records_dir, *(report_source(STUDIES[s]) for s in study.extra_sweeps)]
         report_cmd = [
             py,
             "-m",
             "bertfreeze.cli.report",
-            f"sweep_dir={sweeps[0] if len(sweeps) == 1 else study.out / 'pooled'}",
+            f"sweep_dir={sources[0] if len(sources) == 1 else study.out / 'pooled'}",
             f"out_dir={study.results_dir}",
             f"metrics=[{','.join(study.report_metrics)}]",
         ]
-        if len(sweeps) > 1:
-            _link_pooled(study, sweeps)
+        if len(sources) > 1:
+            _link_pooled(study, sources)
         if study.baselines is not None:
             report_cmd.append(f"baselines_dir={study.out / 'baselines'}")
         else:
@@ -476,7 +655,8 @@ def run_study(study: Study, extra: list[str]) -> Path:
 
 
 def _link_pooled(study: Study, sweeps: list[Path]) -> None:
-    """A folder of links to every run of the sweeps reported together (same split, same seeds)."""
+    """A folder of links to every run of the studies reported together (same split, same
+    seeds), each from its records or its sweep (:func:`report_source`)."""
     pooled = study.out / "pooled"
     if pooled.exists():
         shutil.rmtree(pooled)
