@@ -176,3 +176,13 @@ def test_a_by_mode_study_commits_each_mode_once_whole_and_resumes_with_the_rest(
     assert studies.sweep_overrides(study, []) is None
     for path, text in kept.items():
         assert path.read_text() == text
+
+
+def test_by_mode_refuses_a_grid_without_seeds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    study = _demo(tmp_path, monkeypatch, by_mode=True)
+    folds = studies.Study("cv", ("experiment=cv", "freeze=all,none"), 20, 1.0, "t", by_mode=True)
+    assert studies.missing_modes(study) == {"all": 3, "none": 3}
+    with pytest.raises(ValueError, match="by_mode needs a freeze x seed grid"):
+        studies.missing_modes(folds)

@@ -141,7 +141,9 @@ STUDIES: dict[str, Study] = {
             ("freeze=none,all,last2", "seed=range(10)"),
             30,
             4.7,
-            "measured: 2.36 h for the committed 30 runs; ~9 min (none), ~3 (last2), <1 (all)",
+            "measured: 2.36 h for the committed 30 runs; ~9 min (none), ~3 (last2), <1 (all);"
+            " committed mode by mode",
+            by_mode=True,
         ),
         Study(
             "disaster-tweets-cv",
@@ -282,7 +284,10 @@ def _write_records(study: Study, runs: dict[str, RunRecord], freeze: str | None 
 
 
 def _seeds(study: Study) -> set[int]:
-    return {int(s) for s in sweep_grid(study).get("seed", [])}
+    grid = sweep_grid(study)
+    if not {"freeze", "seed"} <= set(grid):  # a programming error, not a user's
+        raise ValueError(f"{study.name}: by_mode needs a freeze x seed grid, not {sorted(grid)}")
+    return {int(s) for s in grid["seed"]}
 
 
 def _modes(study: Study) -> list[str]:
