@@ -122,6 +122,7 @@ def test_killed_sweep_resumes_from_last_ckpt_with_the_uninterrupted_result(
     res = sweep(args, killed, cache)  # the same command again
     assert res.returncode == 0, res.stderr[-3000:]
     assert f"resume from checkpoint: {run / 'checkpoints' / 'last.ckpt'}" in res.stdout
+    assert "exists and is not empty" not in res.stdout + res.stderr  # its own checkpoint: no news
     assert outcome(run)[0]["resumed_from_checkpoint"] is True
     assert_same_result(run, reference)
     # its wall time is the whole run's: the killed attempt up to its checkpoint, then this one

@@ -37,6 +37,8 @@ HARMLESS_WARNINGS = (
     (r"The number of training batches \(\d+\) is smaller than the logging interval", UserWarning),
     # make predict: our BucketBatchSampler never drops a row (predict_proba checks every row)
     (r"You are using a custom batch sampler `BucketBatchSampler` for prediction", UserWarning),
+    # a resumed run: its checkpoints/ holds the last.ckpt it resumes from (one run, one folder)
+    (r"Checkpoint directory .* exists and is not empty", UserWarning),
 )
 
 
