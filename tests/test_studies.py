@@ -166,6 +166,7 @@ def test_a_by_mode_study_commits_each_mode_once_whole_and_resumes_with_the_rest(
     assert studies.missing_modes(study) == {"all": 0, "none": 3}
     assert studies.sweep_overrides(study, []) == ["freeze=none", "seed=range(3)"]
     assert studies.sweep_overrides(study, ["freeze=all"]) == ["seed=range(3)"]
+    assert studies.runs_to_train(study) == 3  # what `make results` announces: none's 3 seeds
     kept = {p: p.read_text() for p in study.records_dir.glob("*/metrics.json")}
 
     shutil.rmtree(study.out)  # the next sitting: a fresh checkout runs the last mode

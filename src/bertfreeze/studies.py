@@ -229,8 +229,15 @@ def unknown_study(name: str) -> str:
     return f"study={name} is not a study; choose from {', '.join(STUDIES)} (or all)"
 
 
+def runs_to_train(study: Study) -> int:
+    """The study's runs still to train: all of them, less the modes already committed (by_mode)."""
+    if not study.by_mode:
+        return study.n_runs
+    return sum(missing_modes(study).values())
+
+
 def expected_minutes(studies: Iterable[Study]) -> float:
-    return sum(max(s.n_runs, 1) * s.minutes_per_run for s in studies)
+    return sum(max(runs_to_train(s), 1) * s.minutes_per_run for s in studies)
 
 
 # --------------------------------------------------------------------------------------------

@@ -13,7 +13,14 @@ from __future__ import annotations
 import sys
 
 from bertfreeze.errors import EXIT_USER_ERROR
-from bertfreeze.studies import STUDIES, expected_minutes, export, run_study, unknown_study
+from bertfreeze.studies import (
+    STUDIES,
+    expected_minutes,
+    export,
+    run_study,
+    runs_to_train,
+    unknown_study,
+)
 
 
 def _parse(argv: list[str]) -> tuple[dict[str, str], list[str]]:
@@ -46,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     minutes = expected_minutes(chosen)
     print(
-        f"results: {', '.join(s.name for s in chosen)} — {sum(s.n_runs for s in chosen)} runs, "
+        f"results: {', '.join(s.name for s in chosen)} — {sum(map(runs_to_train, chosen))} runs, "
         f"roughly ~{minutes / 60:.1f} h on 2 CPU cores without native bf16 (an estimate; finished runs are "
         "skipped; rerun to resume)"
     )
@@ -54,7 +61,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  for the studies' whole grids: the overrides {' '.join(extra)} may run fewer")
     for study in chosen:
         print(
-            f"  {study.name}: {study.n_runs} runs x ~{study.minutes_per_run:g} min ({study.note})"
+            f"  {study.name}: {runs_to_train(study)} runs x ~{study.minutes_per_run:g} min "
+            f"({study.note})"
         )
     for study in chosen:
         print(f"exported {run_study(study, extra)}")
