@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -187,3 +188,53 @@ def test_by_mode_refuses_a_grid_without_seeds(
     assert studies.missing_modes(study) == {"all": 3, "none": 3}
     with pytest.raises(ValueError, match="by_mode needs a freeze x seed grid"):
         studies.missing_modes(folds)
+
+
+def test_a_pooled_report_reads_the_other_study_from_its_committed_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """peft's report pools disaster-tweets' runs: from its records when outputs/ lacks them
+    (a fresh checkout), so the two studies' modes meet in one report and one Holm family."""
+    import subprocess
+
+    from bertfreeze.paths import REPO_ROOT
+
+    main = _demo(tmp_path, monkeypatch, by_mode=True)
+    side = studies.Study(
+        "side", ("freeze=last2", "seed=range(3)"), 3, 1.0, "t", None, extra_sweeps=("demo",)
+    )
+    monkeypatch.setitem(studies.STUDIES, "demo", main)
+    monkeypatch.setitem(studies.STUDIES, "side", side)
+    for freeze in ("all", "none"):
+        for seed in range(3):
+            _run(main, freeze, seed, tmp_path)
+    studies.export(main)
+    shutil.rmtree(main.out)  # committed records only, as on a fresh checkout
+    for seed in range(3):
+        fake_runs.write_run(side.sweep_dir, freeze="last2", seed=seed)
+
+    env = {"PYTHONPATH": str(REPO_ROOT / "src"), "BERTFREEZE_QUIET": "1"}
+    steps: list[str] = []
+
+    def step(title: str, cmd: list[str]) -> None:
+        steps.append(title)
+        if title.endswith("report"):
+            res = subprocess.run(
+                cmd, cwd=tmp_path, env={**os.environ, **env}, text=True, capture_output=True
+            )
+            assert res.returncode == 0, res.stderr[-2000:]
+
+    monkeypatch.setattr(studies, "_step", step)
+    studies.run_study(side, [])
+    assert steps == ["side: sweep", "side: report"]
+    runs = pd.read_csv(side.results_dir / "runs.csv")  # its own runs, with the report's columns
+    assert list(runs["freeze"]) == ["last2"] * 3 and runs["group"].notna().all()
+    table2 = pd.read_csv(side.results_dir / "table2.csv")
+    assert sorted(table2["freeze"]) == ["all", "last2", "none"]
+    stats = json.loads((side.results_dir / "stats.json").read_text())
+    pairs = {(s.get("freeze_a"), s.get("freeze_b")) for s in stats if s.get("kind") == "freeze_pair"}
+    assert {frozenset(p) for p in pairs} >= {
+        frozenset(("last2", "all")),
+        frozenset(("none", "last2")),
+    }
+    assert len(list(side.records_dir.glob("*/metrics.json"))) == 3  # its own runs only

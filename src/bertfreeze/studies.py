@@ -574,8 +574,10 @@ def export(study: Study, study_wall_s: float | None = None) -> Path:
     report_runs = dest / "runs.csv"
     if report_runs.is_file():
         rep = pd.read_csv(report_runs)
-        if "run_dir" in rep:
-            rep["run"] = rep.pop("run_dir").map(lambda p: Path(str(p)).name)
+        if "run_dir" in rep:  # a pooled report names its runs <study>--<run>: ours are kept
+            rep["run"] = rep.pop("run_dir").map(
+                lambda p: Path(str(p)).name.removeprefix(f"{study.name}--")
+            )
         if "run" in rep:
             extra = [c for c in rep.columns if c not in runs.columns or c == "run"]
             runs = runs.merge(rep[extra].drop_duplicates("run"), on="run", how="left")
@@ -667,12 +669,16 @@ def run_study(study: Study, extra: list[str]) -> Path:
 
 
 def _link_pooled(study: Study, sweeps: list[Path]) -> None:
-    """A folder of links to every run of the studies reported together (same split, same
-    seeds), each from its records or its sweep (:func:`report_source`)."""
+    """A folder holding every run of the studies reported together (same split, same seeds),
+    each from its records or its sweep (:func:`report_source`): a copy of each ``metrics.json``
+    (what the report reads) under ``<study>--<run>/``. Copies, not links: run discovery
+    (``os.walk``) does not enter linked folders, so linked runs were never found."""
     pooled = study.out / "pooled"
     if pooled.exists():
         shutil.rmtree(pooled)
     pooled.mkdir(parents=True)
     for sweep in sweeps:
         for run in (r for r in iter_run_dirs(sweep) if RunRecord.read(r) is not None):
-            (pooled / f"{sweep.parent.name}--{run.name}").symlink_to(run.resolve())
+            dest = pooled / f"{sweep.parent.name}--{run.name}"
+            dest.mkdir()
+            shutil.copyfile(run / RunRecord.FILE, dest / RunRecord.FILE)
