@@ -96,7 +96,7 @@ class Study:
 
     @property
     def records_dir(self) -> Path:
-        """The committed copy of each finished run's metrics.json (see :func:`write_records`)."""
+        """The committed copy of each finished run's metrics.json (see :func:`sync_records`)."""
         return self.results_dir / RECORDS
 
 
@@ -659,7 +659,7 @@ def run_study(study: Study, extra: list[str]) -> Path:
             f"metrics=[{','.join(study.report_metrics)}]",
         ]
         if len(sources) > 1:
-            _link_pooled(study, sources)
+            _gather_pooled(study, sources)
         if study.baselines is not None:
             report_cmd.append(f"baselines_dir={study.out / 'baselines'}")
         else:
@@ -668,7 +668,7 @@ def run_study(study: Study, extra: list[str]) -> Path:
     return export(study, time.perf_counter() - t0)
 
 
-def _link_pooled(study: Study, sweeps: list[Path]) -> None:
+def _gather_pooled(study: Study, sweeps: list[Path]) -> None:
     """A folder holding every run of the studies reported together (same split, same seeds),
     each from its records or its sweep (:func:`report_source`): a copy of each ``metrics.json``
     (what the report reads) under ``<study>--<run>/``. Copies, not links: run discovery
