@@ -175,7 +175,7 @@ STUDIES: dict[str, Study] = {
             30,
             MINUTES_PEFT,
             "LoRA/IA3 backpropagate through every layer; reported beside disaster-tweets;"
-            " committed mode by mode (1-1.5 h each)",
+            " committed mode by mode (50-90 min each)",
             extra_sweeps=("disaster-tweets",),
             by_mode=True,
         ),
