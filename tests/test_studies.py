@@ -169,6 +169,10 @@ def test_a_by_mode_study_commits_each_mode_once_whole_and_resumes_with_the_rest(
     assert studies.sweep_overrides(study, ["freeze=all"]) == ["seed=range(3)"]
     assert studies.runs_to_train(study) == 3  # what `make results` announces: none's 3 seeds
     kept = {p: p.read_text() for p in study.records_dir.glob("*/metrics.json")}
+    kept[dest / "all.environment.json"] = (dest / "all.environment.json").read_text()
+    monkeypatch.setattr(studies, "cpu_model", lambda: "another machine")  # exporting elsewhere
+    studies.export(study)  # a later call whose sweep still holds all's runs rewrites nothing
+    assert all(path.read_text() == text for path, text in kept.items())
 
     shutil.rmtree(study.out)  # the next sitting: a fresh checkout runs the last mode
     for seed in range(3):
@@ -232,7 +236,9 @@ def test_a_pooled_report_reads_the_other_study_from_its_committed_records(
     table2 = pd.read_csv(side.results_dir / "table2.csv")
     assert sorted(table2["freeze"]) == ["all", "last2", "none"]
     stats = json.loads((side.results_dir / "stats.json").read_text())
-    pairs = {(s.get("freeze_a"), s.get("freeze_b")) for s in stats if s.get("kind") == "freeze_pair"}
+    pairs = {
+        (s.get("freeze_a"), s.get("freeze_b")) for s in stats if s.get("kind") == "freeze_pair"
+    }
     assert {frozenset(p) for p in pairs} >= {
         frozenset(("last2", "all")),
         frozenset(("none", "last2")),

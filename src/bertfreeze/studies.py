@@ -273,10 +273,12 @@ def _records_by_run(folder: Path) -> dict[str, RunRecord]:
     return {r.name: rec for r in iter_run_dirs(folder) if (rec := RunRecord.read(r)) is not None}
 
 
-def _write_records(study: Study, runs: dict[str, RunRecord], freeze: str | None = None) -> None:
+def _write_records(study: Study, runs: dict[str, RunRecord], freeze: str | None = None) -> bool:
     """Make ``records/`` hold exactly ``runs`` (of one freeze mode, if given): new or changed
-    records written, records of runs no longer in the sweep removed, the rest left untouched."""
+    records written, records of runs no longer in the sweep removed, the rest left untouched.
+    Returns whether anything changed."""
     dest = study.records_dir
+    changed = False
     for name, rec in runs.items():
         fields = portable(rec.as_dict())
         fields["run_dir"] = str(study.sweep_dir / name)  # where its weights are, where it ran
@@ -285,9 +287,12 @@ def _write_records(study: Study, runs: dict[str, RunRecord], freeze: str | None 
         if not (path.is_file() and path.read_text() == text):
             path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(path, text)
+            changed = True
     for name, rec in _records_by_run(dest).items():
         if name not in runs and freeze in (None, rec.fields.get("freeze")):
             shutil.rmtree(dest / name)
+            changed = True
+    return changed
 
 
 def _seeds(study: Study) -> set[int]:
@@ -332,8 +337,10 @@ def sync_records(study: Study) -> Path:
             if r.fields.get("freeze") == mode and int(r.fields.get("seed", -1)) in seeds
         }
         done = {int(r.fields["seed"]) for r in mine.values()}
+        path = study.results_dir / f"{mode}.environment.json"
         if done == seeds:
-            _write_records(study, mine, freeze=mode)
+            if not _write_records(study, mine, freeze=mode) and path.is_file():
+                continue  # a mode committed earlier keeps its files (its machine, its commit)
             table = runs_table(study.records_dir)
             env = environment(
                 table[table["freeze"] == mode],
@@ -341,7 +348,6 @@ def sync_records(study: Study) -> Path:
                 data_files(study.records_dir),
                 run_commits(study.records_dir, mode),
             )
-            path = study.results_dir / f"{mode}.environment.json"
             write_json_atomic(path, _keep_wall_time(path, env))
         elif mine and missing_modes(study).get(mode):
             print(
