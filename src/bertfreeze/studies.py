@@ -295,24 +295,21 @@ def _write_records(study: Study, runs: dict[str, RunRecord], freeze: str | None 
     return changed
 
 
-def _seeds(study: Study) -> set[int]:
+def _mode_grid(study: Study) -> tuple[list[str], set[int]]:
+    """A ``by_mode`` study's freeze modes and seeds (one Hydra compose)."""
     grid = sweep_grid(study)
     if not {"freeze", "seed"} <= set(grid):  # a programming error, not a user's
         raise ValueError(f"{study.name}: by_mode needs a freeze x seed grid, not {sorted(grid)}")
-    return {int(s) for s in grid["seed"]}
-
-
-def _modes(study: Study) -> list[str]:
-    return list(sweep_grid(study).get("freeze", []))
+    return list(grid["freeze"]), {int(s) for s in grid["seed"]}
 
 
 def missing_modes(study: Study) -> dict[str, int]:
     """For a ``by_mode`` study: freeze mode -> how many of its seeds have no committed record."""
-    seeds = _seeds(study)
+    modes, seeds = _mode_grid(study)
     have = _records_by_run(study.records_dir).values()
     return {
         mode: len(seeds - {int(r.fields["seed"]) for r in have if r.fields.get("freeze") == mode})
-        for mode in _modes(study)
+        for mode in modes
     }
 
 
@@ -329,8 +326,9 @@ def sync_records(study: Study) -> Path:
     if not study.by_mode:
         _write_records(study, runs)
         return study.records_dir
-    seeds = _seeds(study)
-    for mode in _modes(study):
+    modes, seeds = _mode_grid(study)
+    missing = missing_modes(study)  # before this call writes any
+    for mode in modes:
         mine = {
             n: r
             for n, r in runs.items()
@@ -349,7 +347,7 @@ def sync_records(study: Study) -> Path:
                 run_commits(study.records_dir, mode),
             )
             write_json_atomic(path, _keep_wall_time(path, env))
-        elif mine and missing_modes(study).get(mode):
+        elif mine and missing[mode]:
             print(
                 f"{study.name}: {mode} has {len(done)} of its {len(seeds)} seeds; its records are "
                 "written once all finished (rerun the same command to resume)",
