@@ -11,8 +11,9 @@ committed study's own ``runs.csv`` (``wall_time_s`` per run) and ``environment.j
 study), so the figure is the one a user reproduces with ``make results ARGS=study=disaster-tweets``.
 This tool counts the FLOPs (from the composed config, the real tokens of the real split and the
 model's parameters) and measures the peak *now*, so run it on the machine — and the kind of CPU
-— that ran the study, idle: it refuses a CPU capability or precision different from the
-study's, and records the load average beside the peak.
+— that ran the study, idle: it measures the peak at the precision the study's runs recorded
+(not ``auto``, which picks bf16 on a native-bf16 CPU), refuses another CPU model or capability
+and a study that mixes precisions, and records the load average beside the peak.
 
 Model FLOPs (``bench/flops.py``): per run, every epoch trains the trainable path on the training
 tweets (6 x params x real tokens; 2 x for a frozen prefix re-run when the cache is off) and
@@ -152,13 +153,39 @@ def summarise(
     return {"modes": lines, "total": total}
 
 
+def study_precision(runs: Any, env: dict[str, Any]) -> Any:
+    """The precision the study's runs used, resolved on this machine; a UserError when the
+    peak measured here would not be the study's (another CPU model or capability, or runs at
+    several precisions).
+
+    The study's own precision, not ``auto``: on a CPU with native bf16, ``auto`` would pick
+    bf16 for the peak while a study pinned to 32-true ran in fp32, and the floor would be ~10x
+    too low. The CPU model is checked too: two machines can both report ``AVX512`` and differ
+    in speed (and in AMX)."""
+    from bench.run import cpu_model
+    from bertfreeze.errors import UserError
+    from bertfreeze.precision import resolve_precision
+
+    precisions = sorted(set(runs["precision"].astype(str)))
+    if len(precisions) != 1:
+        raise UserError(f"the study's runs mix precisions {precisions}: one floor cannot fit them")
+    here = resolve_precision(precisions[0], "cpu")
+    caps = sorted(set(runs["cpu_capability"].astype(str)))
+    model = env.get("cpu_model")
+    if caps != [here.cpu_capability] or (model and model != cpu_model()):
+        raise UserError(
+            f"the study ran on {model or 'an unrecorded CPU'} ({', '.join(caps)}), this machine is "
+            f"{cpu_model()} ({here.cpu_capability}): measure the peak where the study ran"
+        )
+    return here
+
+
 def main(argv: list[str] | None = None) -> int:
     import pandas as pd
 
     from bench.bench_training import quiet_libraries, set_threads
     from bench.run import cpu_record, git_state
     from bertfreeze.errors import UserError
-    from bertfreeze.precision import resolve_precision
 
     p = argparse.ArgumentParser(
         prog="python -m bench.verbatim_sweep", description=__doc__.split("\n")[0]
@@ -191,17 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     set_threads()
     order = ["none", "last2", "all"]
     modes = sorted(runs["freeze"].unique(), key=lambda m: (order.index(m) if m in order else 9, m))
-    cfg0 = compose(modes[0], data)
-    choice = cfg0.trainer.precision
-    cpu_caps = sorted(set(runs["cpu_capability"].astype(str)))
-    precisions = sorted(set(runs["precision"].astype(str)))
-    here = resolve_precision(str(choice), "cpu")
-    if cpu_caps != [here.cpu_capability] or precisions != [here.precision]:
-        raise UserError(
-            f"the study ran on {cpu_caps} at {precisions}, this machine is {here.cpu_capability} at "
-            f"{here.precision}: measure the peak where the study ran"
-        )
-    per_mode = sweep_flops({m: compose(m, data) for m in modes})
+    here = study_precision(runs, env)
+    pinned = [f"trainer.precision={here.precision}"]  # FLOPs at the precision the runs used
+    per_mode = sweep_flops({m: compose(m, data, pinned) for m in modes})
     load_before = os.getloadavg()  # recorded beside the peak
     peak = flops.matmul_peak(here.bf16, seconds=1.0)
     result = {

@@ -271,6 +271,34 @@ def test_verbatim_sweep_floor_counts_each_cache_build_once(tmp_path: Path) -> No
     assert "not met" in text and "Trainer` sweep: not measured" in text
 
 
+def test_verbatim_sweep_peak_uses_the_studys_precision_and_cpu(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a native-bf16 CPU a study pinned to 32-true gets an fp32 peak (``auto`` would give
+    bf16's, a floor ~10x too low); another CPU model or a study of mixed precisions is refused."""
+    import pandas as pd
+
+    from bench.run import cpu_model
+    from bench.verbatim_sweep import study_precision
+    from bertfreeze import precision as P
+    from bertfreeze.errors import UserError
+
+    monkeypatch.setattr(P, "_cpuinfo_flags", lambda: {"avx512f", "amx_bf16"})
+    P.cpu_native_bf16.cache_clear()
+    try:
+        cap = P.cpu_capability()
+        runs = pd.DataFrame({"precision": ["32-true"] * 2, "cpu_capability": [cap] * 2})
+        here = study_precision(runs, {"cpu_model": cpu_model()})
+        assert (here.precision, here.bf16, here.native_bf16) == ("32-true", False, True)
+        with pytest.raises(UserError, match="measure the peak where the study ran"):
+            study_precision(runs, {"cpu_model": "Some Other CPU"})
+        mixed = runs.assign(precision=["32-true", "bf16-mixed"])
+        with pytest.raises(UserError, match="mix precisions"):
+            study_precision(mixed, {"cpu_model": cpu_model()})
+    finally:
+        P.cpu_native_bf16.cache_clear()
+
+
 def test_gpu_sweep_combine_stars_extrapolation_and_counts_floor_per_seed(tmp_path: Path) -> None:
     """bench.gpu_sweep: parts run separately merge into one sweep; an interrupted mode's missing
     seeds are extrapolated and starred (never counted as measured), the floor counts every seed
