@@ -55,6 +55,22 @@ def test_block_reports_means_and_cis_from_runs(tmp_path: Path) -> None:
     assert "lora" not in block.split("Not committed yet")[0]
 
 
+def test_footer_names_each_modes_machine_when_they_differ() -> None:
+    """A study committed mode by mode over several sittings names which machine ran which mode,
+    not only the machine that exported it."""
+    from bertfreeze.readme_results import _machines
+
+    a = {"cpu_model": "Xeon A", "cpu_capability": "AVX512", "cores": 2}
+    b = {"cpu_model": "Xeon B", "cpu_capability": "AVX512", "cores": 2}
+    assert (
+        _machines({**a, "machines_by_mode": {"lora": a, "bitfit": a}}) == "Xeon A (AVX512, 2 cores)"
+    )
+    mixed = {**b, "machines_by_mode": {"lora": a, "bitfit": a, "ia3": b}}
+    assert _machines(mixed) == (
+        "`lora`, `bitfit` on Xeon A (AVX512, 2 cores); `ia3` on Xeon B (AVX512, 2 cores)"
+    )
+
+
 def _nb(kind: str, a: str, b: str, diff: float, p_holm: float, mde: float) -> dict:
     return {
         "kind": kind,

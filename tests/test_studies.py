@@ -180,6 +180,11 @@ def test_a_by_mode_study_commits_each_mode_once_whole_and_resumes_with_the_rest(
     studies.export(study)
     assert len(pd.read_csv(dest / "runs.csv")) == 6
     assert studies.sweep_overrides(study, []) is None
+    env = json.loads((dest / "environment.json").read_text())  # each mode's machine, not ours
+    here = json.loads(kept[dest / "all.environment.json"])["cpu_model"]
+    assert env["machines_by_mode"]["all"]["cpu_model"] == here
+    assert env["machines_by_mode"]["none"]["cpu_model"] == "another machine"
+    assert env["cpu_model"] == " / ".join(sorted([here, "another machine"]))
     for path, text in kept.items():
         assert path.read_text() == text
 

@@ -225,6 +225,22 @@ def _backbones(runs: pd.DataFrame) -> str:
     )
 
 
+def _machine(e: dict[str, Any]) -> str:
+    return f"{e.get('cpu_model')} ({e.get('cpu_capability')}, {e.get('cores')} cores)"
+
+
+def _machines(env: dict[str, Any]) -> str:
+    """The CPU the runs ran on; for a study whose modes ran on different machines, which ran
+    which (``machines_by_mode``), not one joined name."""
+    by_mode = env.get("machines_by_mode") or {}
+    groups: dict[str, list[str]] = {}
+    for mode, machine in by_mode.items():
+        groups.setdefault(_machine(machine), []).append(f"`{mode}`")
+    if len(groups) < 2:
+        return _machine(env)
+    return "; ".join(f"{', '.join(modes)} on {m}" for m, modes in groups.items())
+
+
 def _study_block(name: str, folder: Path) -> list[str]:
     runs = pd.read_csv(folder / "runs.csv")
     env = json.loads((folder / "environment.json").read_text())
@@ -269,8 +285,8 @@ def _study_block(name: str, folder: Path) -> list[str]:
     commits = [c[:10] for c in env.get("run_commits") or [env.get("git_commit") or "unknown"]]
     out += [
         "",
-        f"<sub>{len(runs)} runs; {_backbones(runs)}{env.get('cpu_model')} ({env.get('cpu_capability')}, "
-        f"{env.get('cores')} cores), precision {', '.join(env.get('precision', []))}, "
+        f"<sub>{len(runs)} runs; {_backbones(runs)}{_machines(env)}, "
+        f"precision {', '.join(env.get('precision', []))}, "
         f"{'commit' if len(commits) == 1 else 'runs at commits'} {', '.join(commits)}; "
         f"[report](results/{name}/report.md), [runs.csv](results/{name}/runs.csv).</sub>",
         "",

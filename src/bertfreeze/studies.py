@@ -592,8 +592,40 @@ def export(study: Study, study_wall_s: float | None = None) -> Path:
             if src.is_file():
                 shutil.copyfile(src, dest / f"baselines_{name}")
     env = environment(runs, study_wall_s, data_files(records), run_commits(records))
+    if study.by_mode:
+        env.update(_machines_by_mode(study))
     write_json_atomic(dest / "environment.json", _keep_wall_time(dest / "environment.json", env))
     return dest
+
+
+MACHINE_KEYS = ("cpu_model", "cpu_capability", "cpu_native_bf16", "cores")
+
+
+def _machines_by_mode(study: Study) -> dict[str, Any]:
+    """Where each mode of a ``by_mode`` study ran, from its ``<mode>.environment.json``.
+
+    Its modes may have run in different sittings on different machines; without this the
+    study's file (and the README's footer) named only the machine that exported it. Returns
+    ``machines_by_mode`` and, where the modes disagree, the study-level keys joined with " / "
+    (``cpu_native_bf16``: null)."""
+    per = {
+        path.name.removesuffix(".environment.json"): json.loads(path.read_text())
+        for path in sorted(study.results_dir.glob("*.environment.json"))
+    }
+    if not per:
+        return {}
+    out: dict[str, Any] = {
+        "machines_by_mode": {m: {k: e.get(k) for k in MACHINE_KEYS} for m, e in per.items()}
+    }
+    for key in MACHINE_KEYS:
+        values = sorted({json.dumps(e.get(key)) for e in per.values()})
+        if len(values) == 1:
+            out[key] = json.loads(values[0])
+        else:
+            out[key] = (
+                None if key == "cpu_native_bf16" else " / ".join(str(json.loads(v)) for v in values)
+            )
+    return out
 
 
 # --------------------------------------------------------------------------------------------
