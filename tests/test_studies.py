@@ -165,8 +165,13 @@ def test_a_by_mode_study_commits_each_mode_once_whole_and_resumes_with_the_rest(
     out = capsys.readouterr().out
     assert "none has 1 of its 3 seeds" in out and "none: 3 seeds to run" in out
     assert studies.missing_modes(study) == {"all": 0, "none": 3}
-    assert studies.sweep_overrides(study, []) == ["freeze=none", "seed=range(3)"]
-    assert studies.sweep_overrides(study, ["freeze=all"]) == ["seed=range(3)"]
+    pin = "trainer.precision=32-true"  # committed studies reproduce on any CPU, bf16 or not
+    assert studies.sweep_overrides(study, []) == ["freeze=none", "seed=range(3)", pin]
+    assert studies.sweep_overrides(study, ["freeze=all"]) == ["seed=range(3)", pin]
+    assert studies.sweep_overrides(study, ["trainer.precision=bf16-mixed"]) == [
+        "freeze=none",
+        "seed=range(3)",
+    ]
     assert studies.runs_to_train(study) == 3  # what `make results` announces: none's 3 seeds
     kept = {p: p.read_text() for p in study.records_dir.glob("*/metrics.json")}
     kept[dest / "all.environment.json"] = (dest / "all.environment.json").read_text()

@@ -377,13 +377,22 @@ def report_source(study: Study) -> Path:
     )
 
 
+STUDY_PRECISION = "trainer.precision=32-true"
+"""Every committed study ran in fp32; pinned so that ``make results`` reproduces their numbers
+on any CPU. ``auto`` would pick bf16 on a CPU with native bf16 (AVX512_BF16/AMX), which rounds
+differently; a ``trainer.precision=`` in ARGS still wins."""
+
+
 def sweep_overrides(study: Study, extra: list[str]) -> list[str] | None:
     """The study's sweep overrides for this call; None when nothing is left to run.
 
     A ``freeze=`` in ``extra`` replaces the study's own (Hydra refuses one key twice). A
     ``by_mode`` study runs only the modes whose records are not yet whole, so a checkout that
-    holds two committed modes resumes with the third."""
+    holds two committed modes resumes with the third. The precision is pinned
+    (:data:`STUDY_PRECISION`) unless ``extra`` sets one."""
     own = list(study.sweep)
+    if not any(a.startswith("trainer.precision=") for a in extra):
+        own.append(STUDY_PRECISION)
     if any(a.startswith("freeze=") for a in extra):
         return [o for o in own if not o.startswith("freeze=")]
     if not study.by_mode:
