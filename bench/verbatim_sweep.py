@@ -235,7 +235,14 @@ def main(argv: list[str] | None = None) -> int:
         "precision": here.as_record(),
         "peak": peak.as_record(),
         "load_avg_at_peak": [round(x, 2) for x in load_before],
-        **summarise(runs, per_mode, peak, env.get("study_wall_time_s")),
+        # a study committed mode by mode ran over several calls: its file's study_wall_time_s
+        # is the last call's only, not the whole study's
+        **summarise(
+            runs,
+            per_mode,
+            peak,
+            None if env.get("machines_by_mode") else env.get("study_wall_time_s"),
+        ),
     }
     out = (
         Path(args.out)

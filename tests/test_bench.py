@@ -269,6 +269,9 @@ def test_verbatim_sweep_floor_counts_each_cache_build_once(tmp_path: Path) -> No
     text = render([], tmp_path)
     assert "| **sweep** | 4 | | **66.0 s** | 46.0 s | **1.43×** |" in text
     assert "not met" in text and "Trainer` sweep: not measured" in text
+    by_mode = {**rec, "total": {**out["total"], "study_wall_s": None}}
+    (tmp_path / "verbatim_sweep" / "AVX2-2cores.json").write_text(json.dumps(by_mode))
+    assert "ran mode by mode over several calls" in render([], tmp_path)
 
 
 def test_verbatim_sweep_peak_uses_the_studys_precision_and_cpu(
