@@ -71,6 +71,23 @@ def test_footer_names_each_modes_machine_when_they_differ() -> None:
     )
 
 
+def test_footer_tells_a_native_bf16_cpu_from_one_without() -> None:
+    """Two CPUs both reported as AVX512 differ in native bf16 (AMX): the footer says which."""
+    from bertfreeze.readme_results import _machine
+
+    e = {"cpu_model": "Xeon", "cpu_capability": "AVX512", "cores": 2}
+    assert _machine(e) == "Xeon (AVX512, 2 cores)"
+    assert _machine({**e, "cpu_native_bf16": True}) == "Xeon (AVX512, native bf16, 2 cores)"
+
+
+def test_a_difference_below_its_mde_never_prints_as_equal_to_it() -> None:
+    from bertfreeze.readme_results import _distinct
+
+    assert _distinct(0.0085, 0.0092) == ("+0.0085", "0.0092")  # not "+0.009 ... the 0.009"
+    assert _distinct(-0.0066, 0.0071) == ("-0.0066", "0.0071")
+    assert _distinct(0.001, 0.009) == ("+0.001", "0.009")
+
+
 def _nb(kind: str, a: str, b: str, diff: float, p_holm: float, mde: float) -> dict:
     return {
         "kind": kind,

@@ -175,9 +175,10 @@ def _pair_table(
         if e.get("significant"):
             said.append(f"{a} and {b} differ ({e['mean_diff']:+.3f}, Holm p {_p(e.get('p_holm'))})")
         elif abs(e["mean_diff"]) < (e.get("mde") or 0):
+            diff, mde = _distinct(e["mean_diff"], e["mde"])
             said.append(
-                f"{a} vs {b} cannot be told apart: {e['mean_diff']:+.3f} is below the "
-                f"{_f3(e.get('mde'))} this many {units} can detect"
+                f"{a} vs {b} cannot be told apart: {diff} is below the "
+                f"{mde} this many {units} can detect"
             )
         else:
             said.append(f"{a} vs {b}: {e['mean_diff']:+.3f}, not significant after Holm")
@@ -225,8 +226,18 @@ def _backbones(runs: pd.DataFrame) -> str:
     )
 
 
+def _distinct(diff: float, mde: float) -> tuple[str, str]:
+    """A difference and the MDE it is below, with a fourth decimal where three would print the
+    same number ("+0.009 is below the 0.009" reads as a contradiction)."""
+    digits = 3 if f"{abs(diff):.3f}" != f"{mde:.3f}" else 4
+    return f"{diff:+.{digits}f}", f"{mde:.{digits}f}"
+
+
 def _machine(e: dict[str, Any]) -> str:
-    return f"{e.get('cpu_model')} ({e.get('cpu_capability')}, {e.get('cores')} cores)"
+    """Model, torch's capability and native bf16: two CPUs can both report ``AVX512`` and differ
+    in bf16 (AMX), which decides what ``precision: auto`` picks and every timing."""
+    bf16 = ", native bf16" if e.get("cpu_native_bf16") else ""
+    return f"{e.get('cpu_model')} ({e.get('cpu_capability')}{bf16}, {e.get('cores')} cores)"
 
 
 def _machines(env: dict[str, Any]) -> str:
