@@ -22,7 +22,7 @@ that mode and seed sees (``conf/train.yaml`` + ``freeze=<mode>`` + ``seed=<s>``)
 It has no frozen-prefix cache: a ``Trainer`` user re-runs the frozen layers every step (that
 is the difference being measured).
 
-The record (``bench/results/trainer_sweep/<capability>-<cores>cores.json``) is rewritten after
+The record (``bench/results/trainer_sweep/<capability>[-bf16]-<cores>cores.json``) is rewritten after
 every run, so an interrupted sweep resumes where it stopped; runs recorded on another kind of
 CPU, precision or config are never mixed in (a one-line error says so). Once complete, it is
 compared with the committed study ``results/disaster-tweets`` per mode: wall time, and test
@@ -300,14 +300,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         out = Path(args.out)
         out = (
-            out / f"{prec.cpu_capability}-{os.cpu_count()}cores.json"
-            if out.suffix != ".json"
-            else out
+            out / f"{prec.machine_tag}-{os.cpu_count()}cores.json" if out.suffix != ".json" else out
         )
     elif args.quick:
         raise UserError("--quick needs --out DIR (its runs must not enter the committed record)")
     else:
-        out = OUT_DIR / f"{prec.cpu_capability}-{os.cpu_count()}cores.json"
+        out = OUT_DIR / f"{prec.machine_tag}-{os.cpu_count()}cores.json"
     try:
         settings = {m: _settings(ctx.cfg(m, f"probe-{m}"), prec) for m in modes}
         rec = load_record(out, settings)

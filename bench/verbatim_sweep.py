@@ -244,11 +244,7 @@ def main(argv: list[str] | None = None) -> int:
             None if env.get("machines_by_mode") else env.get("study_wall_time_s"),
         ),
     }
-    out = (
-        Path(args.out)
-        if args.out
-        else OUT_DIR / f"{here.cpu_capability}-{os.cpu_count()}cores.json"
-    )
+    out = Path(args.out) if args.out else OUT_DIR / f"{here.machine_tag}-{os.cpu_count()}cores.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     t = result["total"]

@@ -76,3 +76,10 @@ def test_apply_precision_resolves_config_before_hashing(cpu_bf16) -> None:
     )
     apply_precision(cfg)
     assert cfg.trainer.precision == "bf16-mixed" and cfg.cache.bf16 is True
+
+
+def test_machine_tag_tells_native_bf16_apart() -> None:
+    """Bench records are per machine; an AMX Xeon and an AVX512 Xeon without bf16 both report
+    AVX512, and one must not overwrite the other's record."""
+    tags = {P.PrecisionChoice("auto", "32-true", "cpu", "AVX512", n).machine_tag for n in (0, 1)}
+    assert tags == {"AVX512", "AVX512-bf16"}

@@ -61,6 +61,13 @@ class PrecisionChoice:
     def as_record(self) -> dict[str, object]:
         return asdict(self)
 
+    @property
+    def machine_tag(self) -> str:
+        """``AVX512-bf16`` vs ``AVX512``: two CPUs both reported as AVX512 differ in native bf16
+        (AMX), which changes every bf16 timing, so per-machine bench records must not share a
+        file name."""
+        return f"{self.cpu_capability}{'-bf16' if self.native_bf16 else ''}"
+
 
 def cpu_capability() -> str:
     try:
