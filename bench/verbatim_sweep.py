@@ -39,6 +39,9 @@ from bench.render import REPO, RESULTS, SCHEMA
 STUDY = REPO / "results" / "disaster-tweets"
 OUT_DIR = RESULTS / "verbatim_sweep"
 FLOOR_TARGET = 1.3  # issue #12: the sweep within 1.3x of its FLOP floor
+# Best of several rounds: on a shared 2-core VM one 1-s round read 154 GFLOP/s where others read
+# 250-315 (AMX Xeon, fp32, 2026-12-06); a low peak flatters the ratio to the floor.
+PEAK_ROUNDS = 5
 MAX_LOAD = 0.7  # 1-minute load average above which the peak would be measured too low
 
 
@@ -222,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     pinned = [f"trainer.precision={here.precision}"]  # FLOPs at the precision the runs used
     per_mode = sweep_flops({m: compose(m, data, pinned) for m in modes})
     load_before = os.getloadavg()  # recorded beside the peak
-    peak = flops.matmul_peak(here.bf16, seconds=1.0)
+    rounds = [flops.matmul_peak(here.bf16, seconds=1.0) for _ in range(PEAK_ROUNDS)]
+    peak = max(rounds, key=lambda p: p.flops_per_s)  # the stricter denominator
     result = {
         "schema": SCHEMA,
         "key": "verbatim_sweep",
@@ -234,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         "logical_cores": os.cpu_count(),
         "precision": here.as_record(),
         "peak": peak.as_record(),
+        "peak_rounds_flops_per_s": [round(p.flops_per_s) for p in rounds],
         "load_avg_at_peak": [round(x, 2) for x in load_before],
         # a study committed mode by mode ran over several calls: its file's study_wall_time_s
         # is the last call's only, not the whole study's
