@@ -207,6 +207,12 @@ def memory_rows(results: list[dict[str, Any]]) -> list[str]:
     ]
 
 
+def _own_peak(side: dict[str, Any]) -> str:
+    """A side timed at another precision than its line's peak carries its own (c3's 32-true)."""
+    p = side.get("peak")
+    return f" (vs {p['flops_per_s'] / 1e9:.0f} GFLOP/s, {p['dtype']})" if p else ""
+
+
 def mfu_rows(results: list[dict[str, Any]]) -> list[str]:
     """The distance to the limit: each training line's model FLOP/s over the measured peak."""
     rows = [
@@ -224,7 +230,8 @@ def mfu_rows(results: list[dict[str, Any]]) -> list[str]:
                 f"| {ln['key']} | {ln['label'].strip()} | {peak['flops_per_s'] / 1e9:.1f} GFLOP/s "
                 f"({peak['dtype']}, {shape}, {peak['threads']} threads) | "
                 f"{ln['ours']['model_flops'] / 1e12:.3g} | {fmt_mfu(ln['ours'])} | "
-                f"{ln['naive']['model_flops'] / 1e12:.3g} | {fmt_mfu(ln['naive'])} |"
+                f"{ln['naive']['model_flops'] / 1e12:.3g} | {fmt_mfu(ln['naive'])}"
+                f"{_own_peak(ln['naive'])} |"
             )
     if len(rows) == 2:
         return ["(no training benchmark with MFU in these results)"]
@@ -232,22 +239,36 @@ def mfu_rows(results: list[dict[str, Any]]) -> list[str]:
 
 
 def peak_spread(results: list[dict[str, Any]]) -> list[str]:
-    """A warning when the peaks measured by different lines differ: MFU compares within a line."""
-    rates = [
-        used["flops_per_s"]
-        for r in results
-        if (used := ((r.get("details") or {}).get("peak") or {}).get("used"))
-    ]
-    if len(rates) < 2 or max(rates) < 1.2 * min(rates):
-        return []
-    lo, hi = min(rates) / 1e9, max(rates) / 1e9
-    return [
-        f"The measured peak differs between lines ({lo:.0f}-{hi:.0f} GFLOP/s: shapes, and a "
-        "shared or virtual machine's varying throughput), so an MFU is comparable within its "
-        f"line only; against the highest peak, an MFU shown here would be up to {1 - lo / hi:.0%} "
-        "lower.",
-        "",
-    ]
+    """A warning when the peaks measured by different lines differ: MFU compares within a line.
+
+    Spread is reported per CPU and precision: a bf16 peak on an AMX CPU is ~8x its fp32 peak,
+    which says nothing about measurement noise.
+    """
+    groups: dict[tuple[str, str], list[float]] = {}
+    for r in results:
+        used = ((r.get("details") or {}).get("peak") or {}).get("used")
+        if used:
+            cpu = r.get("cpu") or {}
+            key = (f"{cpu.get('model')} ({cpu.get('capability')})", str(used.get("dtype")))
+            groups.setdefault(key, []).append(used["flops_per_s"])
+    out = []
+    if len(groups) > 1:
+        out.append(
+            "Peaks are measured per CPU and precision ("
+            + "; ".join(f"{c}, {d}" for c, d in groups)
+            + "): an MFU is relative to its own line's peak, not comparable across them."
+        )
+    for (cpu, dtype), rates in groups.items():
+        if len(rates) < 2 or max(rates) < 1.2 * min(rates):
+            continue
+        lo, hi = min(rates) / 1e9, max(rates) / 1e9
+        out.append(
+            f"On {cpu} at {dtype} the measured peak differs between lines ({lo:.0f}-{hi:.0f} "
+            "GFLOP/s: shapes, and a shared or virtual machine's varying throughput), so an MFU "
+            f"is comparable within its line only; against the highest peak, an MFU shown here "
+            f"would be up to {1 - lo / hi:.0%} lower."
+        )
+    return [*out, ""] if out else []
 
 
 def targets(results: list[dict[str, Any]]) -> list[str]:

@@ -192,6 +192,9 @@ def test_bench_quick_smoke_on_tiny_model(tmp_path: Path, tiny_bert: Path) -> Non
     assert keys["b2"]["ours"]["extrapolated"] and keys["c2"]["naive"]["extrapolated"] is False
     if not native:
         assert keys["c3"]["skipped"].startswith("skipped: no native bf16")
+    else:  # each precision's MFU against its own peak
+        assert keys["c3"]["naive"]["peak"]["dtype"] == "float32"
+        assert keys["c3"]["naive"]["mfu"] is not None
     assert results["finetune_epoch"]["details"]["equivalence_check_padding"]["dropout"] == "off"
 
 
@@ -399,6 +402,26 @@ def test_render_warns_when_peaks_differ_between_lines() -> None:
     assert peak_spread([res(100e9), res(110e9)]) == []
     note = peak_spread([res(100e9), res(150e9)])
     assert "100-150 GFLOP/s" in note[0] and "up to 33% lower" in note[0]
+
+
+def test_peak_spread_is_per_cpu_and_precision() -> None:
+    """An AMX CPU's bf16 peak (~8x its fp32 one) beside an AVX2 fp32 peak is not noise: the page
+    says the peaks are per CPU and precision and reports no spread across them."""
+    from bench.render import peak_spread
+
+    def res(cap: str, dtype: str, rate: float) -> dict:
+        return {
+            "cpu": {"model": "X", "capability": cap},
+            "details": {"peak": {"used": {"flops_per_s": rate, "dtype": dtype}}},
+        }
+
+    note = peak_spread([res("AVX2", "float32", 120e9), res("AVX512", "bfloat16", 2400e9)])
+    assert "per CPU and precision" in note[0]
+    assert not any("GFLOP/s" in n for n in note)
+    note = peak_spread(
+        [res("AVX2", "float32", 100e9), res("AVX2", "float32", 150e9), res("AVX512", "bfloat16", 1)]
+    )
+    assert any("X (AVX2) at float32" in n and "100-150 GFLOP/s" in n for n in note)
 
 
 @pytest.mark.slow
