@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         "cold": True,  # empty output folder and empty BERTFREEZE_CACHE
         "args": list(args),
     }
-    path = RESULTS / "quickstart" / f"{cpu['capability']}-{os.cpu_count()}cores-{slug}.json"
+    path = RESULTS / "quickstart" / f"{choice.machine_tag}-{os.cpu_count()}cores-{slug}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=2) + "\n")
     print(f"quickstart: {wall / 60:.1f} min on {cpu['model']} ({cpu['capability']}) -> {path}")
