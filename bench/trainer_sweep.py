@@ -4,6 +4,9 @@
     python -m bench.trainer_sweep --modes none --seeds 0-2      # a part (the rest resumes later)
     python -m bench.trainer_sweep --quick --out DIR             # smoke test: 600 tweets, 1 epoch
 
+Precision: the committed study's (``--precision study``, the default; 32-true for the shipped
+studies), so both sweeps run alike on a CPU with native bf16 too.
+
 Why: issue #12 asks whether the whole verbatim sweep (``python train.py -m
 freeze=none,all,last2 'seed=range(10)'``) is at least 1.5x faster than the same sweep written
 with Hugging Face's ``Trainer`` *at equal accuracy*. Line c2 of ``make bench`` compares one epoch;
@@ -52,6 +55,21 @@ STUDY = REPO / "results" / "disaster-tweets"
 OUT_DIR = RESULTS / "trainer_sweep"
 MODES = ("none", "all", "last2")
 SPEEDUP_TARGET = 1.5  # issue #12: ours >= 1.5x faster than the fair Trainer sweep
+
+
+def study_precision(study: Path) -> str:
+    """The one precision the committed study's runs recorded (``auto`` when there is none).
+
+    Like with like: the committed studies are pinned to 32-true, and on a CPU with native bf16
+    ``auto`` would run the competitor at bf16-mixed against our fp32 runs.
+    """
+    import pandas as pd
+
+    path = study / "runs.csv"
+    if not path.is_file():
+        return "auto"
+    found = sorted(set(pd.read_csv(path)["precision"].astype(str)))
+    return found[0] if len(found) == 1 else "auto"
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -281,7 +299,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--study", default=str(STUDY), help="committed study to compare with")
     p.add_argument("--out", default=None, help="record JSON (default bench/results/trainer_sweep/)")
     p.add_argument("--override", action="append", default=[], help="Hydra override (repeatable)")
+    p.add_argument(
+        "--precision",
+        default="study",
+        help="study (default: the precision the committed study's runs recorded), auto, 32-true, "
+        "bf16-mixed",
+    )
     args = p.parse_args(argv)
+    if any(o.startswith("trainer.precision=") for o in args.override):
+        raise UserError(
+            "pass --precision, not --override trainer.precision=...: the Trainer side's bf16 flag "
+            "follows --precision"
+        )
     if not args.data:
         raise UserError("no tweets CSV: set BERTFREEZE_DATA or pass --data PATH")
     missing = hf_available()
@@ -295,7 +324,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     seeds = parse_seeds(args.seeds)
     overrides = [*args.override, *(["trainer.max_epochs=1"] if args.quick else [])]
-    ctx = make_ctx(args.data, args.quick, overrides=overrides)
+    precision = study_precision(Path(args.study)) if args.precision == "study" else args.precision
+    ctx = make_ctx(args.data, args.quick, precision=precision, overrides=overrides)
     prec = ctx.precision
     if args.out:
         out = Path(args.out)

@@ -478,6 +478,26 @@ def test_trainer_sweep_quick_runs_each_mode_and_resumes(
     assert trainer_sweep.cli([*args, "--override", "data.batch_size=16"]) == 2
 
 
+def test_trainer_sweep_runs_at_the_committed_studys_precision(tmp_path: Path) -> None:
+    """Like with like: the competitor runs at the precision the study's runs recorded (32-true
+    for the committed studies), not at ``auto`` (bf16 on a native-bf16 CPU); a precision
+    override that would leave the Trainer's bf16 flag behind is refused."""
+    from bench import trainer_sweep
+
+    assert trainer_sweep.study_precision(REPO / "results" / "disaster-tweets") == "32-true"
+    assert trainer_sweep.study_precision(tmp_path) == "auto"  # no study: training's default
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    import pandas as pd
+
+    pd.DataFrame({"precision": ["32-true", "bf16-mixed"]}).to_csv(mixed / "runs.csv")
+    assert trainer_sweep.study_precision(mixed) == "auto"
+    data = tmp_path / "t.csv"
+    make_texts(20, seed=1).to_csv(data, index=False)
+    args = ["--data", str(data), "--override", "trainer.precision=32-true"]
+    assert trainer_sweep.cli(args) == 2
+
+
 def test_trainer_sweep_compares_on_shared_seeds_with_the_mdd(tmp_path: Path) -> None:
     """The sweep ratio and 'equal accuracy' come from the seeds both sides ran, per mode."""
     import pandas as pd
