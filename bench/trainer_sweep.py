@@ -107,8 +107,6 @@ def _settings(cfg: Any, precision: Any) -> dict[str, Any]:
 def hf_run(ctx: Any, mode: str, seed: int) -> dict[str, Any]:
     """One run of ``mode`` at ``seed`` through ``transformers.Trainer``; its record."""
     import lightning as L
-    import torch
-    from sklearn.metrics import accuracy_score, f1_score
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
     from bench.bench_training import _HFModel, _optim, hf_cpu_args, hf_optimizer, set_threads
@@ -163,22 +161,43 @@ def hf_run(ctx: Any, mode: str, seed: int) -> dict[str, Any]:
     val_loss = trainer.evaluate()["eval_loss"]
     pred = trainer.predict(test_ds)
     wall = time.perf_counter() - t0
-    logits = torch.as_tensor(pred.predictions)
-    y_hat = (clf.probabilities(logits) >= 0.5).long().numpy()
-    y = labels[split.test]
+    accuracy, f1 = score_prediction(pred, clf, labels[split.test])
     return {
         "mode": mode,
         "seed": seed,
         "wall_s": round(wall, 2),
         "train_s": round(train_s, 2),
         "val_loss": float(val_loss),
-        "test_accuracy": float(accuracy_score(y, y_hat)),
-        "test_f1": float(f1_score(y, y_hat)),
+        "test_accuracy": accuracy,
+        "test_f1": f1,
         "trainable_params": int(sum(p.numel() for p in clf.parameters() if p.requires_grad)),
         "rows": {"train": len(train_ds), "val": len(val_ds), "test": len(test_ds)},
         "date": dt.datetime.now().isoformat(timespec="seconds"),
         "settings": _settings(cfg, prec),
     }
+
+
+def score_prediction(pred: Any, clf: Any, test_labels: np.ndarray) -> tuple[float, float]:
+    """Test accuracy and F1 of ``Trainer.predict``'s output, against the labels it returns.
+
+    Why not the split's labels in dataset order: with ``group_by_length``, transformers 5 also
+    orders evaluation by length (``_get_eval_sampler`` returns a ``LengthGroupedSampler``), so
+    the predictions come back permuted, and scoring them in dataset order gave ~0.5 accuracy.
+    ``label_ids`` are permuted with them; their label counts must match the test rows'.
+    """
+    import torch
+    from sklearn.metrics import accuracy_score, f1_score
+
+    y = np.asarray(pred.label_ids).reshape(-1).astype(int)
+    if (
+        len(y) != len(test_labels)
+        or np.bincount(y, minlength=2).tolist()
+        != np.bincount(np.asarray(test_labels, dtype=int), minlength=2).tolist()
+    ):
+        raise RuntimeError("Trainer.predict returned other labels than the test rows'")
+    y_hat = (clf.probabilities(torch.as_tensor(pred.predictions)) >= 0.5).long().numpy()
+    y_hat = y_hat.reshape(-1)
+    return float(accuracy_score(y, y_hat)), float(f1_score(y, y_hat))
 
 
 def compare(runs: list[dict[str, Any]], study: Path) -> dict[str, Any] | None:

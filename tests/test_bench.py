@@ -498,6 +498,30 @@ def test_trainer_sweep_runs_at_the_committed_studys_precision(tmp_path: Path) ->
     assert trainer_sweep.cli(args) == 2
 
 
+def test_trainer_sweep_scores_predictions_in_the_order_the_trainer_returns_them() -> None:
+    """transformers 5 evaluates length-grouped under group_by_length: predictions come back
+    permuted, with label_ids permuted alike. Scoring them against the test rows in dataset
+    order read ~0.5 accuracy for a good model."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    import torch
+
+    from bench.trainer_sweep import score_prediction
+
+    class Sigmoid:
+        def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+            return torch.sigmoid(logits.float())
+
+    y = np.array([0, 1, 1, 0, 1, 0, 0, 1])
+    perm = np.array([3, 0, 7, 5, 1, 2, 6, 4])
+    logits = np.where(y == 1, 3.0, -3.0).astype(np.float32)  # a perfect model
+    pred = SimpleNamespace(predictions=logits[perm], label_ids=y[perm])
+    assert score_prediction(pred, Sigmoid(), y) == (1.0, 1.0)
+    with pytest.raises(RuntimeError, match="other labels"):
+        score_prediction(SimpleNamespace(predictions=logits, label_ids=1 - y[:7]), Sigmoid(), y[:7])
+
+
 def test_trainer_sweep_compares_on_shared_seeds_with_the_mdd(tmp_path: Path) -> None:
     """The sweep ratio and 'equal accuracy' come from the seeds both sides ran, per mode."""
     import pandas as pd
