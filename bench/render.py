@@ -574,6 +574,30 @@ def _whole_study(t: dict[str, Any]) -> str:
     )
 
 
+def _trainer_mode_rows(c: dict[str, Any]) -> list[str]:
+    """Header and one row per mode of a Trainer-sweep comparison (``bench.trainer_sweep``)."""
+
+    def num(x: Any, fmt: str) -> str:
+        return "—" if x is None else format(x, fmt)
+
+    rows = [
+        "| mode | runs | ours | Trainer | Trainer / ours | test acc ours | test acc Trainer "
+        "| difference | MDD | equal accuracy |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for mode, m in c["modes"].items():
+        a, b = m["test_accuracy"]["ours"], m["test_accuracy"]["trainer"]
+        eq = m["equal_accuracy"]
+        rows.append(
+            f"| {mode} | {len(m['seeds'])} | {fmt_s(m['wall_s']['ours'])} | "
+            f"{fmt_s(m['wall_s']['trainer'])} | {num(m['speedup'], '.2f')}× | "
+            f"{num(a[0], '.4f')} ± {num(a[1], '.4f')} | {num(b[0], '.4f')} ± {num(b[1], '.4f')} | "
+            f"{m['difference']:+.4f} | {num(m['min_detectable_difference'], '.4f')} | "
+            f"{'—' if eq is None else ('yes' if eq else 'no')} |"
+        )
+    return rows
+
+
 def trainer_sweep_section(results_dir: Path) -> str:
     """The verbatim sweep against the same 30 runs through a fair ``transformers.Trainer``
     (``python -m bench.trainer_sweep``): a ratio only once every run exists on both sides."""
@@ -602,9 +626,12 @@ def trainer_sweep_section(results_dir: Path) -> str:
         if not t.get("complete"):
             out.append(
                 f"**Against a fair `transformers.Trainer` sweep: in progress** — {n} of its runs "
-                f"recorded ({r['cpu']['capability']}); no ratio is claimed until every mode has "
-                "every seed (`python -m bench.trainer_sweep` resumes it)."
+                f"recorded ({r['cpu']['model']}, {r['cpu']['capability']}); no sweep ratio is "
+                "claimed until every mode has every seed (`python -m bench.trainer_sweep` "
+                "resumes it). Per mode so far, on the seeds both sides have (same method as "
+                "below once complete):"
             )
+            out += ["", *_trainer_mode_rows(c), ""]
             continue
         commits = sorted({(x.get("git") or {}).get("commit", "?")[:10] for x in r["runs"]})
         dates = sorted(x["date"][:10] for x in r["runs"])
@@ -624,18 +651,8 @@ def trainer_sweep_section(results_dir: Path) -> str:
             "difference in mean test accuracy is inside the two groups' minimum detectable "
             "difference (alpha 0.05, power 0.8).",
             "",
-            "| mode | runs | ours | Trainer | Trainer / ours | test acc ours | test acc Trainer "
-            "| difference | MDD | equal accuracy |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+            *_trainer_mode_rows(c),
         ]
-        for mode, m in c["modes"].items():
-            a, b = m["test_accuracy"]["ours"], m["test_accuracy"]["trainer"]
-            out.append(
-                f"| {mode} | {len(m['seeds'])} | {fmt_s(m['wall_s']['ours'])} | "
-                f"{fmt_s(m['wall_s']['trainer'])} | {m['speedup']:.2f}× | {a[0]:.4f} ± {a[1]:.4f} | "
-                f"{b[0]:.4f} ± {b[1]:.4f} | {m['difference']:+.4f} | "
-                f"{m['min_detectable_difference']:.4f} | {'yes' if m['equal_accuracy'] else 'no'} |"
-            )
         verdict = "met" if t["met"] else "not met"
         out += [
             f"| **sweep** | {t['runs']} | **{fmt_s(t['wall_s']['ours'])}** | "

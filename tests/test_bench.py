@@ -571,7 +571,9 @@ def test_trainer_sweep_compares_on_shared_seeds_with_the_mdd(tmp_path: Path) -> 
         json.dumps({**rec, "comparison": compare(hf[:-1], tmp_path)})
     )
     text = trainer_sweep_section(tmp_path)
-    assert "in progress" in text and "×" not in text
+    # per mode on the seeds both have, but no sweep row, total ratio or verdict
+    assert "in progress" in text and "| last2 | 2 |" in text and "| none | 3 |" in text
+    assert "**sweep**" not in text and "Goal" not in text
     (tmp_path / "trainer_sweep" / "AVX2-2cores.json").write_text(
         json.dumps({**rec, "comparison": c})
     )
