@@ -1,6 +1,6 @@
 """The verbatim sweep through a fair ``transformers.Trainer``: the competitor's 30 runs, timed.
 
-    python -m bench.trainer_sweep                 # 3 modes x seeds 0-9 (~3 h on 2 AVX2 cores)
+    python -m bench.trainer_sweep                 # 3 modes x seeds 0-9 (83.5 min on 2 AMX Xeon cores)
     python -m bench.trainer_sweep --modes none --seeds 0-2      # a part (the rest resumes later)
     python -m bench.trainer_sweep --quick --out DIR             # smoke test: 600 tweets, 1 epoch
 
