@@ -477,14 +477,9 @@ def measure_peak(ctx: Ctx) -> flops.Peak:
     return flops.matmul_peak(ctx.precision.bf16, THREADS, seconds=ctx.sizes.peak_seconds)
 
 
-def best_peak(*peaks: flops.Peak) -> flops.Peak:
-    """The faster of peaks measured before and after a benchmark (the stricter denominator)."""
-    return max(peaks, key=lambda p: p.flops_per_s)
-
-
 def peak_record(before: flops.Peak, after: flops.Peak) -> dict[str, Any]:
     return {
-        "used": best_peak(before, after).as_record(),
+        "used": flops.best_peak(before, after).as_record(),
         "before": before.as_record(),
         "after": after.as_record(),
     }
@@ -618,7 +613,7 @@ def bench_frozen_sweep(ctx: Ctx) -> dict[str, Any]:
         naive_chunk(seed + 1)
     load_after = load_avg()
     peak_after = measure_peak(ctx)
-    peak = best_peak(peak_before, peak_after)
+    peak = flops.best_peak(peak_before, peak_after)
 
     cached_total = build_s + sum(r["wall_s"] for r in runs)
     acc_mean, acc_sd = mean_sd([r["test_accuracy"] for r in runs])
@@ -767,7 +762,7 @@ def bench_last2_epoch(ctx: Ctx) -> dict[str, Any]:
         }
     load_after = load_avg()
     peak_after = measure_peak(ctx)
-    peak = best_peak(peak_before, peak_after)
+    peak = flops.best_peak(peak_before, peak_after)
     entries = _prefix_entries(ctx)
     hidden_bytes = sum(e["bytes"] for e in entries if not e["features"] and e["start"] == start)
     acc_ours = f"{check['acc_ours']:.4f} (check)"
@@ -1242,7 +1237,7 @@ def bench_finetune_epoch(ctx: Ctx) -> dict[str, Any]:
         # would read as if fp32 wasted most of the machine.
         peak_fp32 = flops.matmul_peak(False, THREADS, seconds=ctx.sizes.peak_seconds)
     peak_after = measure_peak(ctx)
-    peak = best_peak(peak_before, peak_after)
+    peak = flops.best_peak(peak_before, peak_after)
 
     params = flops.path_params(build_classifier(cfg)[0], 0)
     epoch_flops = flops.training_flops(params, real, n_train, frozen_forward=False)

@@ -139,6 +139,12 @@ def matmul_peak(
     )
 
 
+def best_peak(*peaks: Peak) -> Peak:
+    """The fastest of several peak measurements (the stricter denominator): rounds, or before
+    and after a benchmark."""
+    return max(peaks, key=lambda p: p.flops_per_s)
+
+
 def mfu(model_flops: float, seconds: float, peak: Peak | float) -> float | None:
     """Model FLOPs per second over the peak (None when nothing was timed)."""
     rate = peak.flops_per_s if isinstance(peak, Peak) else float(peak)

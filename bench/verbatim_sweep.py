@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     per_mode = sweep_flops({m: compose(m, data, pinned) for m in modes})
     load_before = os.getloadavg()  # recorded beside the peak
     rounds = [flops.matmul_peak(here.bf16, seconds=1.0) for _ in range(PEAK_ROUNDS)]
-    peak = max(rounds, key=lambda p: p.flops_per_s)  # the stricter denominator
+    peak = flops.best_peak(*rounds)
     result = {
         "schema": SCHEMA,
         "key": "verbatim_sweep",
