@@ -3,6 +3,7 @@
     python -m bench.trainer_sweep                 # 3 modes x seeds 0-9 (83.5 min on 2 AMX Xeon cores)
     python -m bench.trainer_sweep --modes none --seeds 0-2      # a part (the rest resumes later)
     python -m bench.trainer_sweep --quick --out DIR             # smoke test: 600 tweets, 1 epoch
+    python -m bench.trainer_sweep --interleave --modes none     # ours and the Trainer, run by run
 
 Precision: the committed study's (``--precision study``, the default; 32-true for the shipped
 studies), so both sweeps run alike on a CPU with native bf16 too.
@@ -30,8 +31,18 @@ every run, so an interrupted sweep resumes where it stopped; runs recorded on an
 CPU, precision or config are never mixed in (a one-line error says so). Once complete, it is
 compared with the committed study ``results/disaster-tweets`` per mode: wall time, and test
 accuracy (mean, sd, difference, and the minimum detectable difference of the two 10-run groups;
-"equal accuracy" = the difference is inside it). The two sweeps do not run interleaved (each
-takes hours); both records carry their date, commit and CPU capability.
+"equal accuracy" = the difference is inside it). Both records carry their date, commit and CPU
+capability.
+
+``--interleave``: by default "ours" is the committed study, timed on another day, and a VM's
+speed drifts from day to day by more than the gap being measured (one ``freeze=none`` run of
+the study took 262 s on 2026-12-05 and 217 s, the same accuracy, on 2026-12-06). With
+``--interleave`` each (mode, seed) runs both sides back to back in alternating order (ours
+first for even positions in the to-do list, the Trainer first for odd ones): ours as ``python
+train.py freeze=<mode> seed=<s>`` in a fresh process at the same precision, with a private
+frozen-prefix cache (so its build is counted in the first cached run, as in the study). The
+comparison then takes ours from those runs for every mode whose runs all have them (the page
+says which modes), and checks that their test accuracy equals the committed study's.
 """
 
 from __future__ import annotations
@@ -42,6 +53,8 @@ import datetime as dt
 import json
 import math
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -177,6 +190,44 @@ def hf_run(ctx: Any, mode: str, seed: int) -> dict[str, Any]:
     }
 
 
+def ours_run(ctx: Any, mode: str, seed: int, precision: str) -> dict[str, Any]:
+    """One bertfreeze run of ``mode`` at ``seed`` (``python train.py``, a fresh process), timed as
+    the study times its runs (``wall_time_s`` of its ``metrics.json``) and from outside."""
+    from bench.run import git_state
+    from bertfreeze.errors import UserError
+
+    run_dir = ctx.work / "ours" / f"{mode}-{seed}"
+    cmd = [
+        sys.executable,
+        str(REPO / "train.py"),
+        f"freeze={mode}",
+        f"seed={seed}",
+        f"data.path={ctx.data_path}",
+        "trainer.accelerator=cpu",
+        f"trainer.precision={precision}",
+        *ctx.overrides,
+        f"hydra.run.dir={run_dir}",
+    ]
+    env = {**os.environ, "BERTFREEZE_QUIET": "1"}  # BERTFREEZE_CACHE: the bench's private cache
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
+    process_s = time.perf_counter() - t0
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise UserError(f"ours {run_key(mode, seed)} failed (exit {done.returncode}): {tail[0]}")
+    m = json.loads((run_dir / "metrics.json").read_text())
+    return {
+        "wall_s": round(float(m["wall_time_s"]), 2),
+        "fit_s": round(float(m["fit_time_s"]), 2),
+        "process_s": round(process_s, 2),
+        "test_accuracy": float(m["test"]["accuracy"]),
+        "test_f1": float(m["test"]["f1"]),
+        "precision": m["precision"],
+        "cpu_capability": m["cpu_capability"],
+        "git": git_state(),
+    }
+
+
 def score_prediction(pred: Any, clf: Any, test_labels: np.ndarray) -> tuple[float, float]:
     """Test accuracy and F1 of ``Trainer.predict``'s output, against the labels it returns.
 
@@ -201,8 +252,11 @@ def score_prediction(pred: Any, clf: Any, test_labels: np.ndarray) -> tuple[floa
 
 
 def compare(runs: list[dict[str, Any]], study: Path) -> dict[str, Any] | None:
-    """Per mode and in total: the Trainer sweep vs the committed study on the seeds both ran
-    (None: no study). ``complete`` once every mode has the study's seeds on both sides."""
+    """Per mode and in total: the Trainer sweep vs ours on the seeds both ran (None: no study).
+
+    Ours, per mode: the runs interleaved with the Trainer's (``--interleave``) where every
+    Trainer run of the mode has one, else the committed study. ``complete`` once every mode has
+    the study's seeds on both sides."""
     import pandas as pd
 
     from bertfreeze.stats import min_detectable_difference, pooled_sd
@@ -210,44 +264,48 @@ def compare(runs: list[dict[str, Any]], study: Path) -> dict[str, Any] | None:
     path = study / "runs.csv"
     if not path.is_file():
         return None
-    ours = pd.read_csv(path)
-    # like with like: both sweeps on the same kind of CPU at the same precision, or no verdict
-    kinds = {
-        "ours": sorted(
-            {f"{c} {p}" for c, p in zip(ours["cpu_capability"], ours["precision"], strict=True)}
-        ),
-        "trainer": sorted(
-            {f"{r['settings']['cpu_capability']} {r['settings']['precision']}" for r in runs}
-        ),
-    }
-    mismatch = None
-    if kinds["ours"] != kinds["trainer"]:
-        mismatch = (
-            f"the study ran on {', '.join(kinds['ours'])}, the Trainer sweep on "
-            f"{', '.join(kinds['trainer'])}: no ratio across machine kinds"
-        )
+    study_runs = pd.read_csv(path)
     modes: dict[str, Any] = {}
+    ours_kinds: set[str] = set()
     complete = True
     for mode in MODES:
-        mine = ours[ours["freeze"] == mode]
-        seeds = sorted(
-            set(mine["seed"].astype(int)) & {r["seed"] for r in runs if r["mode"] == mode}
+        mine = study_runs[study_runs["freeze"] == mode]
+        study_acc = dict(
+            zip(mine["seed"].astype(int), mine["test_accuracy"].astype(float), strict=True)
         )
+        of_mode = [r for r in runs if r["mode"] == mode]
+        interleaved = bool(of_mode) and all("ours" in r for r in of_mode)
+        if interleaved:
+            seeds = sorted({r["seed"] for r in of_mode})
+        else:
+            seeds = sorted(set(study_acc) & {r["seed"] for r in of_mode})
         if not seeds:
             continue
-        hf = sorted(
-            (r for r in runs if r["mode"] == mode and r["seed"] in seeds), key=lambda r: r["seed"]
-        )
-        sub = mine[mine["seed"].astype(int).isin(seeds)]
-        complete &= len(seeds) == len(mine)
-        a = sub["test_accuracy"].to_numpy(float)
+        hf = sorted((r for r in of_mode if r["seed"] in seeds), key=lambda r: r["seed"])
+        complete &= set(study_acc) <= set(seeds)
         b = np.array([r["test_accuracy"] for r in hf])
+        extra: dict[str, Any] = {}
+        if interleaved:
+            a = np.array([r["ours"]["test_accuracy"] for r in hf])
+            ours_wall = float(sum(r["ours"]["wall_s"] for r in hf))
+            ours_kinds |= {f"{r['ours']['cpu_capability']} {r['ours']['precision']}" for r in hf}
+            same = [abs(r["ours"]["test_accuracy"] - study_acc[r["seed"]]) < 1e-9
+                    for r in hf if r["seed"] in study_acc]  # fmt: skip
+            extra["same_accuracy_as_study"] = bool(same) and all(same)
+        else:
+            sub = mine[mine["seed"].astype(int).isin(seeds)]
+            a = sub["test_accuracy"].to_numpy(float)
+            ours_wall = float(sub["wall_time_s"].sum())
+            ours_kinds |= {
+                f"{c} {p}" for c, p in zip(sub["cpu_capability"], sub["precision"], strict=True)
+            }
         mdd = min_detectable_difference(pooled_sd(a, b), len(a), len(b))  # nan under 2 per side
         diff = float(a.mean() - b.mean())
-        ours_wall = float(sub["wall_time_s"].sum())
         hf_wall = float(sum(r["wall_s"] for r in hf))
         modes[mode] = {
             "seeds": seeds,
+            "ours_source": "interleaved" if interleaved else "study",
+            **extra,
             "wall_s": {"ours": round(ours_wall, 1), "trainer": round(hf_wall, 1)},
             "speedup": round(hf_wall / ours_wall, 2) if ours_wall else None,
             "test_accuracy": {
@@ -263,6 +321,14 @@ def compare(runs: list[dict[str, Any]], study: Path) -> dict[str, Any] | None:
         }
     if not modes:
         return None
+    # like with like: both sides on the same kind of CPU at the same precision, or no verdict
+    hf_kinds = {f"{r['settings']['cpu_capability']} {r['settings']['precision']}" for r in runs}
+    mismatch = None
+    if ours_kinds != hf_kinds:
+        mismatch = (
+            f"ours ran on {', '.join(sorted(ours_kinds))}, the Trainer sweep on "
+            f"{', '.join(sorted(hf_kinds))}: no ratio across machine kinds"
+        )
     ours_total = sum(m["wall_s"]["ours"] for m in modes.values())
     hf_total = sum(m["wall_s"]["trainer"] for m in modes.values())
     speedup = hf_total / ours_total
@@ -276,6 +342,7 @@ def compare(runs: list[dict[str, Any]], study: Path) -> dict[str, Any] | None:
         "total": {
             "complete": complete and len(modes) == len(MODES),
             "runs": sum(len(m["seeds"]) for m in modes.values()),
+            "interleaved_modes": [k for k, m in modes.items() if m["ours_source"] == "interleaved"],
             "wall_s": {"ours": round(ours_total, 1), "trainer": round(hf_total, 1)},
             "speedup": round(speedup, 2),
             "target": SPEEDUP_TARGET,
@@ -324,6 +391,12 @@ def main(argv: list[str] | None = None) -> int:
         help="study (default: the precision the committed study's runs recorded), auto, 32-true, "
         "bf16-mixed",
     )
+    p.add_argument(
+        "--interleave",
+        action="store_true",
+        help="run ours (python train.py) beside each Trainer run, in alternating order, and "
+        "compare with those instead of the committed study (redoes recorded runs that lack it)",
+    )
     args = p.parse_args(argv)
     if any(o.startswith("trainer.precision=") for o in args.override):
         raise UserError(
@@ -358,16 +431,30 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = {m: _settings(ctx.cfg(m, f"probe-{m}"), prec) for m in modes}
         rec = load_record(out, settings)
-        done = {run_key(r["mode"], r["seed"]) for r in rec["runs"]}
+        done = {
+            run_key(r["mode"], r["seed"]) for r in rec["runs"] if "ours" in r or not args.interleave
+        }
         todo = [(m, s) for m in modes for s in seeds if run_key(m, s) not in done]
         print(
             f"trainer sweep: {len(todo)} runs to do ({len(done)} recorded in {out}); "
-            f"precision {prec.precision}, CPU {prec.cpu_capability}",
+            f"precision {prec.precision}, CPU {prec.cpu_capability}"
+            f"{'; interleaved with ours' if args.interleave else ''}",
             flush=True,
         )
         for i, (mode, seed) in enumerate(todo, 1):
-            r = hf_run(ctx, mode, seed)
+            if args.interleave:  # back to back, alternating which side goes first
+                if i % 2:
+                    ours = ours_run(ctx, mode, seed, prec.precision)
+                    r = hf_run(ctx, mode, seed)
+                else:
+                    r = hf_run(ctx, mode, seed)
+                    ours = ours_run(ctx, mode, seed, prec.precision)
+                r["ours"] = {**ours, "order": "first" if i % 2 else "second"}
+            else:
+                r = hf_run(ctx, mode, seed)
             r["git"] = git_state()
+            key = run_key(mode, seed)
+            rec["runs"] = [x for x in rec["runs"] if run_key(x["mode"], x["seed"]) != key]
             rec["runs"].append(r)
             rec.update(
                 schema=SCHEMA,
@@ -380,9 +467,14 @@ def main(argv: list[str] | None = None) -> int:
             )
             rec["comparison"] = None if args.quick else compare(rec["runs"], Path(args.study))
             atomic_write_text(out, json.dumps(rec, indent=2) + "\n")
+            ours_note = (
+                f"; ours {r['ours']['wall_s']:.1f} s, test acc {r['ours']['test_accuracy']:.4f}"
+                if "ours" in r
+                else ""
+            )
             print(
                 f"[{i}/{len(todo)}] {run_key(mode, seed)}: {r['wall_s']:.1f} s, "
-                f"test acc {r['test_accuracy']:.4f}",
+                f"test acc {r['test_accuracy']:.4f}{ours_note}",
                 flush=True,
             )
     finally:

@@ -478,6 +478,33 @@ def test_trainer_sweep_quick_runs_each_mode_and_resumes(
     assert trainer_sweep.cli([*args, "--override", "data.batch_size=16"]) == 2
 
 
+@pytest.mark.slow
+def test_trainer_sweep_interleaves_ours_run_by_run(
+    tmp_path: Path, tiny_bert: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--interleave``: each (mode, seed) also runs ``python train.py`` beside the Trainer run,
+    in alternating order, and a recorded run without ours is redone, not kept."""
+    from bench import trainer_sweep
+
+    monkeypatch.setenv("BERTFREEZE_QUIET", "1")
+    data = tmp_path / "train.csv"
+    make_texts(200, seed=1).to_csv(data, index=False)
+    args = [
+        "--quick", "--data", str(data), "--out", str(tmp_path / "rec.json"), "--seeds", "0,1",
+        "--modes", "all", "--override", f"model.pretrained={tiny_bert}", "--override",
+        "model.name=tiny", "--override", "model.pooling=cls", "--override", "data.max_length=64",
+    ]  # fmt: skip
+    assert trainer_sweep.cli([*args[:6], "0", *args[7:]]) == 0  # seed 0, not interleaved
+    assert trainer_sweep.cli([*args, "--interleave"]) == 0
+    runs = json.loads((tmp_path / "rec.json").read_text())["runs"]
+    assert [(r["mode"], r["seed"]) for r in runs] == [("all", 0), ("all", 1)]
+    assert [r["ours"]["order"] for r in runs] == ["first", "second"]
+    for r in runs:
+        o = r["ours"]
+        assert o["process_s"] >= o["wall_s"] >= o["fit_s"] > 0 and 0 <= o["test_accuracy"] <= 1
+        assert o["precision"] == r["settings"]["precision"] and o["git"]["commit"]
+
+
 def test_trainer_sweep_runs_at_the_committed_studys_precision(tmp_path: Path) -> None:
     """Like with like: the competitor runs at the precision the study's runs recorded (32-true
     for the committed studies), not at ``auto`` (bf16 on a native-bf16 CPU); a precision
