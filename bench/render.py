@@ -581,21 +581,41 @@ def _trainer_mode_rows(c: dict[str, Any]) -> list[str]:
         return "—" if x is None else format(x, fmt)
 
     rows = [
-        "| mode | runs | ours | Trainer | Trainer / ours | test acc ours | test acc Trainer "
-        "| difference | MDD | equal accuracy |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| mode | runs | ours timed | ours | Trainer | Trainer / ours | test acc ours "
+        "| test acc Trainer | difference | MDD | equal accuracy |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for mode, m in c["modes"].items():
         a, b = m["test_accuracy"]["ours"], m["test_accuracy"]["trainer"]
         eq = m["equal_accuracy"]
+        source = m.get("ours_source", "study")
+        if source == "interleaved":
+            same = m.get("same_accuracy_as_study")
+            source += "" if same is None else (" (= study)" if same else " (≠ study!)")
         rows.append(
-            f"| {mode} | {len(m['seeds'])} | {fmt_s(m['wall_s']['ours'])} | "
+            f"| {mode} | {len(m['seeds'])} | {source} | {fmt_s(m['wall_s']['ours'])} | "
             f"{fmt_s(m['wall_s']['trainer'])} | {num(m['speedup'], '.2f')}× | "
             f"{num(a[0], '.4f')} ± {num(a[1], '.4f')} | {num(b[0], '.4f')} ± {num(b[1], '.4f')} | "
             f"{m['difference']:+.4f} | {num(m['min_detectable_difference'], '.4f')} | "
             f"{'—' if eq is None else ('yes' if eq else 'no')} |"
         )
     return rows
+
+
+def _drift_note(c: dict[str, Any]) -> str:
+    """Why interleave: the same runs of ours timed in the committed study and here."""
+    seen = [
+        f"{mode}: {fmt_s(m['study_wall_s'])} in the study, {fmt_s(m['wall_s']['ours'])} here"
+        for mode, m in c["modes"].items()
+        if m.get("ours_source") == "interleaved" and m.get("study_wall_s")
+    ]
+    if not seen:
+        return ""
+    return (
+        " Interleaving matters: the same runs of ours, with the same results, took "
+        f"{'; '.join(seen)} — this VM's speed drifts from day to day by as much as the gap "
+        "being measured."
+    )
 
 
 def trainer_sweep_section(results_dir: Path) -> str:
@@ -638,16 +658,37 @@ def trainer_sweep_section(results_dir: Path) -> str:
         s0 = r["runs"][0]["settings"]
         ours_at = c.get("study_commits") or "?"
         ours_at = ", ".join(x[:10] for x in ours_at) if isinstance(ours_at, list) else ours_at[:10]
+        inter = t.get("interleaved_modes") or []
+        rest = [m for m in c["modes"] if m not in inter]
+        if not inter:
+            ours_desc = f"ours: the committed study, runs at {ours_at}"
+            timing = "at different times (not interleaved)"
+        else:
+            ours_desc = (
+                f"ours: `python train.py` run back to back with each Trainer run "
+                f"(`--interleave`, alternating which goes first) for {', '.join(inter)}"
+                + (
+                    f"; the committed study, runs at {ours_at}, for {', '.join(rest)}"
+                    if rest
+                    else ""
+                )
+            )
+            timing = (
+                "interleaved run by run"
+                if not rest
+                else f"interleaved run by run for {', '.join(inter)}, at different times "
+                f"(not interleaved) for {', '.join(rest)}"
+            )
         out += [
             f"**Against a fair `transformers.Trainer` sweep** (`python -m bench.trainer_sweep`; "
             f"{r['cpu']['model']}, {r['cpu']['capability']}, {s0['threads']} threads, "
             f"{s0['precision']}; Trainer runs {dates[0]} to {dates[-1]} at {', '.join(commits)}; "
-            f"ours: the committed study, runs at {ours_at}): the same "
+            f"{ours_desc}): the same "
             "30 runs (mode, seed, model, optimiser, schedule, batch, max length, epochs, "
             "clipping, per-epoch validation, best epoch by validation loss, one test pass) with "
             "the Trainer's `group_by_length` and `DataCollatorWithPadding`, no prefix cache. "
             "Wall = each run's whole time, summed; both sides measured in full (no "
-            "extrapolation), at different times (not interleaved). Equal accuracy = the "
+            f"extrapolation), {timing}.{_drift_note(c)} Equal accuracy = the "
             "difference in mean test accuracy is inside the two groups' minimum detectable "
             "difference (alpha 0.05, power 0.8).",
             "",
@@ -655,7 +696,7 @@ def trainer_sweep_section(results_dir: Path) -> str:
         ]
         verdict = "met" if t["met"] else "not met"
         out += [
-            f"| **sweep** | {t['runs']} | **{fmt_s(t['wall_s']['ours'])}** | "
+            f"| **sweep** | {t['runs']} | | **{fmt_s(t['wall_s']['ours'])}** | "
             f"**{fmt_s(t['wall_s']['trainer'])}** | **{t['speedup']:.2f}×** | | | | | "
             f"{'yes' if t['equal_accuracy'] else 'no'} |",
             "",

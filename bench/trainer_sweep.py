@@ -292,6 +292,9 @@ def compare(runs: list[dict[str, Any]], study: Path) -> dict[str, Any] | None:
             same = [abs(r["ours"]["test_accuracy"] - study_acc[r["seed"]]) < 1e-9
                     for r in hf if r["seed"] in study_acc]  # fmt: skip
             extra["same_accuracy_as_study"] = bool(same) and all(same)
+            in_study = mine[mine["seed"].astype(int).isin(seeds)]
+            if len(in_study) == len(seeds):  # the same runs' time in the study, another day
+                extra["study_wall_s"] = round(float(in_study["wall_time_s"].sum()), 1)
         else:
             sub = mine[mine["seed"].astype(int).isin(seeds)]
             a = sub["test_accuracy"].to_numpy(float)

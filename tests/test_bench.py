@@ -620,3 +620,31 @@ def test_trainer_sweep_compares_on_shared_seeds_with_the_mdd(tmp_path: Path) -> 
     assert "no ratio" in trainer_sweep_section(tmp_path) and "×" not in trainer_sweep_section(
         tmp_path
     )
+
+    # --interleave: ours for none comes from the runs beside the Trainer's, not the study
+    def ours(r: dict, acc_shift: float = 0.0, cap: str = "AVX2") -> dict:
+        o = {"wall_s": 5.0, "test_accuracy": r["test_accuracy"] + acc_shift}
+        return {**r, "ours": {**o, "cpu_capability": cap, "precision": "32-true"}}
+
+    inter = [ours(r) if r["mode"] == "none" else r for r in hf]
+    c = compare(inter, tmp_path)
+    none = c["modes"]["none"]
+    assert none["ours_source"] == "interleaved" and none["same_accuracy_as_study"] is True
+    assert none["wall_s"]["ours"] == 15.0 and none["study_wall_s"] == 30.0
+    assert c["modes"]["all"]["ours_source"] == "study"
+    assert c["total"]["interleaved_modes"] == ["none"] and c["total"]["complete"]
+    assert c["total"]["wall_s"]["ours"] == 75.0  # 15 interleaved + 2 x 30 from the study
+    (tmp_path / "trainer_sweep" / "AVX2-2cores.json").write_text(
+        json.dumps({**rec, "comparison": c})
+    )
+    text = trainer_sweep_section(tmp_path)
+    assert "| none | 3 | interleaved (= study) |" in text and "| all | 3 | study |" in text
+    assert "interleaved run by run for none" in text and "none: 30.0 s in the study" in text
+    # interleaved runs that disagree with the study are flagged; another CPU gives no ratio
+    off = compare([ours(r, 0.01) if r["mode"] == "none" else r for r in hf], tmp_path)
+    assert off["modes"]["none"]["same_accuracy_as_study"] is False
+    elsewhere = compare([ours(r, cap="AVX512") if r["mode"] == "none" else r for r in hf], tmp_path)
+    assert elsewhere["mismatch"] and elsewhere["total"]["met"] is False
+    # a mode where only some Trainer runs have ours is not interleaved
+    part = compare([ours(r) if (r["mode"], r["seed"]) == ("none", 0) else r for r in hf], tmp_path)
+    assert part["modes"]["none"]["ours_source"] == "study"
