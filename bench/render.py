@@ -609,13 +609,25 @@ def _drift_note(c: dict[str, Any]) -> str:
         for mode, m in c["modes"].items()
         if m.get("ours_source") == "interleaved" and m.get("study_wall_s")
     ]
-    if not seen:
-        return ""
-    return (
-        " Interleaving matters: the same runs of ours, with the same results, took "
-        f"{'; '.join(seen)} — this VM's speed drifts from day to day by as much as the gap "
-        "being measured."
-    )
+    startup = [
+        f"{mode} {m['ours_startup_s']:.1f} s"
+        for mode, m in c["modes"].items()
+        if m.get("ours_startup_s") is not None
+    ]
+    out = ""
+    if seen:
+        out += (
+            " Interleaving matters: the same runs of ours, with the same results, took "
+            f"{'; '.join(seen)}: this VM's speed drifts from day to day by as much as the gap "
+            "being measured."
+        )
+    if startup:
+        out += (
+            " Each interleaved run of ours is a fresh `python train.py` process; its start-up "
+            f"(imports, Hydra; mean per run: {', '.join(startup)}) is outside its wall, as the "
+            "Trainer side's imports are outside its own (a `-m` sweep pays it once)."
+        )
+    return out
 
 
 def trainer_sweep_section(results_dir: Path) -> str:

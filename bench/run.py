@@ -92,7 +92,9 @@ def git_state() -> dict[str, Any]:
         return out.stdout.strip() if out.returncode == 0 else None
 
     commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no", "--", "src", "bench", "conf")
+    # the code that runs, not the records a resumable bench rewrites as it goes (bench/results)
+    code = ("src", "bench", "conf", "train.py", ":(exclude)bench/results")
+    status = git("status", "--porcelain", "--untracked-files=no", "--", *code)
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
 

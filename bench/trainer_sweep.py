@@ -292,6 +292,11 @@ def compare(runs: list[dict[str, Any]], study: Path) -> dict[str, Any] | None:
             same = [abs(r["ours"]["test_accuracy"] - study_acc[r["seed"]]) < 1e-9
                     for r in hf if r["seed"] in study_acc]  # fmt: skip
             extra["same_accuracy_as_study"] = bool(same) and all(same)
+            startup = [
+                r["ours"]["process_s"] - r["ours"]["wall_s"] for r in hf if "process_s" in r["ours"]
+            ]
+            if startup:  # imports and Hydra, outside the run's own wall (as the Trainer's imports)
+                extra["ours_startup_s"] = round(float(np.mean(startup)), 1)
             in_study = mine[mine["seed"].astype(int).isin(seeds)]
             if len(in_study) == len(seeds):  # the same runs' time in the study, another day
                 extra["study_wall_s"] = round(float(in_study["wall_time_s"].sum()), 1)
@@ -439,7 +444,8 @@ def main(argv: list[str] | None = None) -> int:
         }
         todo = [(m, s) for m in modes for s in seeds if run_key(m, s) not in done]
         print(
-            f"trainer sweep: {len(todo)} runs to do ({len(done)} recorded in {out}); "
+            f"trainer sweep: {len(todo)} runs to do ({len(done)} already recorded"
+            f"{' with ours beside them' if args.interleave else ''} in {out}); "
             f"precision {prec.precision}, CPU {prec.cpu_capability}"
             f"{'; interleaved with ours' if args.interleave else ''}",
             flush=True,
@@ -480,6 +486,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"test acc {r['test_accuracy']:.4f}{ours_note}",
                 flush=True,
             )
+        if not args.quick and rec["runs"] and not todo:  # nothing to run: refresh the verdict
+            c = compare(rec["runs"], Path(args.study))
+            if c != rec.get("comparison"):
+                rec["comparison"] = c
+                atomic_write_text(out, json.dumps(rec, indent=2) + "\n")
     finally:
         cleanup(ctx)
     c = rec.get("comparison")

@@ -623,7 +623,7 @@ def test_trainer_sweep_compares_on_shared_seeds_with_the_mdd(tmp_path: Path) -> 
 
     # --interleave: ours for none comes from the runs beside the Trainer's, not the study
     def ours(r: dict, acc_shift: float = 0.0, cap: str = "AVX2") -> dict:
-        o = {"wall_s": 5.0, "test_accuracy": r["test_accuracy"] + acc_shift}
+        o = {"wall_s": 5.0, "process_s": 7.0, "test_accuracy": r["test_accuracy"] + acc_shift}
         return {**r, "ours": {**o, "cpu_capability": cap, "precision": "32-true"}}
 
     inter = [ours(r) if r["mode"] == "none" else r for r in hf]
@@ -640,6 +640,7 @@ def test_trainer_sweep_compares_on_shared_seeds_with_the_mdd(tmp_path: Path) -> 
     text = trainer_sweep_section(tmp_path)
     assert "| none | 3 | interleaved (= study) |" in text and "| all | 3 | study |" in text
     assert "interleaved run by run for none" in text and "none: 30.0 s in the study" in text
+    assert none["ours_startup_s"] == 2.0 and "mean per run: none 2.0 s" in text
     # interleaved runs that disagree with the study are flagged; another CPU gives no ratio
     off = compare([ours(r, 0.01) if r["mode"] == "none" else r for r in hf], tmp_path)
     assert off["modes"]["none"]["same_accuracy_as_study"] is False
@@ -648,3 +649,35 @@ def test_trainer_sweep_compares_on_shared_seeds_with_the_mdd(tmp_path: Path) -> 
     # a mode where only some Trainer runs have ours is not interleaved
     part = compare([ours(r) if (r["mode"], r["seed"]) == ("none", 0) else r for r in hf], tmp_path)
     assert part["modes"]["none"]["ours_source"] == "study"
+
+
+def test_git_state_is_dirty_for_code_changes_not_for_bench_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A resumable bench rewrites its record under bench/results after every run; that must not
+    mark the next run's code as uncommitted, while a change to the timed code must."""
+    import shutil
+    import subprocess
+
+    from bench import run as bench_run
+
+    repo = tmp_path / "repo"
+    for d in ("src", "bench/results"):
+        (repo / d).mkdir(parents=True)
+    (repo / "src" / "a.py").write_text("x = 1\n")
+    (repo / "bench" / "results" / "r.json").write_text("{}\n")
+
+    def git(*a: str) -> None:
+        subprocess.run(["git", "-C", str(repo), *a], check=True, capture_output=True)
+
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    monkeypatch.setattr(bench_run, "REPO", repo)
+    assert bench_run.git_state()["dirty"] is False
+    (repo / "bench" / "results" / "r.json").write_text('{"runs": [1]}\n')
+    assert bench_run.git_state()["dirty"] is False
+    (repo / "src" / "a.py").write_text("x = 2\n")
+    assert bench_run.git_state()["dirty"] is True
