@@ -2,6 +2,7 @@
 
     python -m bench.profile_step                     # freeze=none, 12 steps after 3 warm-up
     python -m bench.profile_step --freeze last2 --steps 20
+    python -m bench.profile_step --precision 32-true  # the studies' precision (auto: bf16 on AMX)
 
 Why: issue #12 asks to *profile before optimising* the ``freeze=none`` epoch (goal: >= 60% of
 the measured dense-matmul peak on 2 CPU cores). This runs the project's own build
@@ -13,7 +14,8 @@ the rest. The MFU of the profiled steps is computed like the benchmarks' (``benc
 6 x trainable-path parameters x real tokens), against a peak measured in the same process.
 
 Profiling adds per-op overhead, so the step time here is a little above an unprofiled one;
-the shares are what matter. Writes ``bench/results/profile/<freeze>-<capability>-<n>t.json``.
+the shares are what matter. Writes
+``bench/results/profile/<freeze>-<capability>[-bf16]-<precision>-<n>t.json``.
 Run it on an idle machine.
 """
 
@@ -82,11 +84,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--data", default=None, help="tweets CSV (default BERTFREEZE_DATA)")
     p.add_argument("--out", default=None)
+    p.add_argument(
+        "--precision",
+        default="auto",
+        help="auto (the shipped default: bf16-mixed where the CPU computes bf16 natively), "
+        "32-true (what the committed studies pin), bf16-mixed",
+    )
     args = p.parse_args(argv)
     data = args.data or settings().data or "data/train.csv"
     quiet_libraries()
     set_threads()
-    ctx = make_ctx(data, quick=False)
+    ctx = make_ctx(data, quick=False, precision=args.precision)
     cfg = ctx.cfg(args.freeze, "profile")
     here = resolve_precision(str(cfg.trainer.precision), "cpu")
     built = build_run(cfg, ctx.texts, ctx.labels, ctx.split)
@@ -167,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.out
         else RESULTS
         / "profile"
-        / f"{args.freeze}-{here.cpu_capability}-{torch.get_num_threads()}t.json"
+        / f"{args.freeze}-{here.machine_tag}-{here.precision}-{torch.get_num_threads()}t.json"
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
