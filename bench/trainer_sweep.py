@@ -1,9 +1,9 @@
 """The verbatim sweep through a fair ``transformers.Trainer``: the competitor's 30 runs, timed.
 
-    python -m bench.trainer_sweep                 # 3 modes x seeds 0-9 (83.5 min on 2 AMX Xeon cores)
+    python -m bench.trainer_sweep                 # 3 modes x seeds 0-9 (70 min on 2 AMX Xeon cores)
     python -m bench.trainer_sweep --modes none --seeds 0-2      # a part (the rest resumes later)
     python -m bench.trainer_sweep --quick --out DIR             # smoke test: 600 tweets, 1 epoch
-    python -m bench.trainer_sweep --interleave --modes none     # ours and the Trainer, run by run
+    python -m bench.trainer_sweep --interleave --modes none     # ours beside each Trainer run (2 h for all 30)
 
 Precision: the committed study's (``--precision study``, the default; 32-true for the shipped
 studies), so both sweeps run alike on a CPU with native bf16 too.
@@ -35,10 +35,11 @@ accuracy (mean, sd, difference, and the minimum detectable difference of the two
 capability.
 
 ``--interleave``: by default "ours" is the committed study, timed on another day, and a VM's
-speed drifts from day to day by more than the gap being measured (one ``freeze=none`` run of
-the study took 262 s on 2026-12-05 and 217 s, the same accuracy, on 2026-12-06). With
-``--interleave`` each (mode, seed) runs both sides back to back in alternating order (ours
-first for even positions in the to-do list, the Trainer first for odd ones): ours as ``python
+speed drifts from day to day by more than the gap being measured (the study's 10 ``none``
+runs took 44.6 min on 2026-12-05 and 32.0 min, with the same results, interleaved on
+2026-12-06). With ``--interleave`` each (mode, seed) runs both sides back to back in
+alternating order (ours first for the 1st, 3rd, ... run to do, the Trainer first for the
+others): ours as ``python
 train.py freeze=<mode> seed=<s>`` in a fresh process at the same precision, with a private
 frozen-prefix cache (so its build is counted in the first cached run, as in the study). The
 comparison then takes ours from those runs for every mode whose runs all have them (the page
