@@ -556,8 +556,76 @@ def verbatim_section(results_dir: Path) -> str:
             "overstates the overhead a little.",
             "",
         ]
+    out.append(e2e_section(results_dir))
     out.append(trainer_sweep_section(results_dir))
     return "\n".join(out).rstrip()
+
+
+def e2e_section(results_dir: Path) -> str:
+    """The verbatim command run as one process, timed end to end (``bench.verbatim_e2e``),
+    with its accuracy against the committed study seed by seed."""
+    recs = [
+        r
+        for r in (_read(p) for p in sorted((results_dir / "verbatim_sweep_e2e").glob("*.json")))
+        if r
+    ]
+    if not recs:
+        return (
+            "**Run as one command: not measured yet** (`python -m bench.verbatim_e2e` runs the "
+            "verbatim command with the shipped defaults, timed end to end).\n"
+        )
+    out = []
+    for r in recs:
+        t, peak, acc = r["total"], r["peak"], r.get("accuracy_vs_study") or {}
+        rounds = r.get("peak_rounds_flops_per_s") or {}
+        spread = ", ".join(
+            f"{k} {min(v) / 1e9:.0f}-{max(v) / 1e9:.0f}" for k, v in rounds.items() if v
+        )
+        extra = " ".join(r.get("extra_overrides") or []) or "none (shipped defaults)"
+        out += [
+            f"**Run as one command, end to end** (`python -m bench.verbatim_e2e`): `{r['command']}` "
+            f"in a fresh process from an empty output folder and an empty cache; added overrides: "
+            f"{extra}. {r['cpu']['model']}, {r['cpu']['capability']}, native bf16 "
+            f"{r['cpu']['native_bf16']}, {peak['threads']} threads, "
+            f"**{r['precision']['precision']}** (asked {r['precision']['requested']}); started "
+            f"{r['date'][:16]} at {(r['git'].get('commit') or '?')[:10]}"
+            f"{' (dirty)' if r['git'].get('dirty') else ''}. Peak "
+            f"{peak['flops_per_s'] / 1e9:.0f} GFLOP/s ({peak['dtype']}, "
+            f"{'x'.join(map(str, peak['shape']))}), the best of rounds measured idle before and "
+            f"after the sweep (GFLOP/s: {spread}). Accuracy: test accuracy against the committed "
+            f"study `results/{acc.get('study', '?')}` on the same seeds and split.",
+            "",
+            "| mode | runs | cached prefix | wall (sum of runs) | FLOP floor | wall / floor | MFU "
+            "| test acc | study | difference | MDD | equal accuracy | identical seeds |",
+            "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
+        ]
+        for mode, m in r["modes"].items():
+            a = acc.get(mode) or {}
+            cached = f"{m['frozen_prefix_layers']} layers" if m["cached"] else "no"
+            eq = a.get("equal_accuracy")
+            out.append(
+                f"| {mode} | {m['runs']} | {cached} | {fmt_s(m['wall_s'])} | {fmt_s(m['floor_s'])} "
+                f"| {m['wall_over_floor']:.2f}× | {m['mfu']:.0%} | "
+                f"{a.get('mean', float('nan')):.4f} ± {a.get('sd') or 0:.4f} | "
+                f"{a.get('study_mean', float('nan')):.4f} ± {a.get('study_sd') or 0:.4f} | "
+                f"{a.get('difference', float('nan')):+.4f} | "
+                f"{a.get('min_detectable_difference') or float('nan'):.4f} | "
+                f"{'—' if eq is None else ('yes' if eq else 'no')} | "
+                f"{a.get('identical_seeds', '—')} of {len(a.get('seeds', []))} |"
+            )
+        verdict = "met" if t["met"] else "not met"
+        out += [
+            f"| **sweep** | {t['runs']} | | **{fmt_s(t['sum_run_wall_s'])}** | "
+            f"{fmt_s(t['floor_s'])} | **{t['wall_over_floor']:.2f}×** | {t['mfu']:.0%} "
+            "| | | | | | |",
+            "",
+            f"The whole command took **{fmt_s(t['study_wall_s'])}** "
+            f"({t['study_wall_over_floor']}× the floor; the runs' own times sum to "
+            f"{fmt_s(t['sum_run_wall_s'])}, the rest is process start-up, imports and the "
+            f"multirun's set-up). Goal ≤ {t['target']}× the floor: **{verdict}**.",
+            "",
+        ]
+    return "\n".join(out)
 
 
 def _whole_study(t: dict[str, Any]) -> str:
