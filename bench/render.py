@@ -957,6 +957,7 @@ make bench ARGS='--precision 32-true'   # force a precision (default auto)
 python -m bench.render            # re-render this page from the stored JSONs
 python -m bench.quickstart        # time make quickstart on this CPU (Quickstart table)
 python -m bench.verbatim_sweep    # the committed study against its FLOP floor (idle machine)
+python -m bench.verbatim_e2e      # the verbatim command itself, shipped defaults, timed end to end (26 min on 2 AMX Xeon cores; idle)
 python -m bench.trainer_sweep --interleave  # the same 30 runs through transformers.Trainer, each beside ours (2 h on 2 AMX Xeon cores at 32-true; resumable; idle)
 python -m bench.profile_step      # where a freeze=none step's time goes, by op class (idle)
 ```

@@ -681,3 +681,65 @@ def test_git_state_is_dirty_for_code_changes_not_for_bench_records(
     assert bench_run.git_state()["dirty"] is False
     (repo / "src" / "a.py").write_text("x = 2\n")
     assert bench_run.git_state()["dirty"] is True
+
+
+def test_verbatim_e2e_compares_accuracy_seed_by_seed_and_renders(tmp_path: Path) -> None:
+    """bench.verbatim_e2e: accuracy against the study on the same seeds (identical seeds
+    counted, difference inside the MDD = equal accuracy), and the page shows the command's
+    whole wall time next to the sum of its runs."""
+    import pandas as pd
+
+    from bench.render import e2e_section
+    from bench.verbatim_e2e import accuracy_vs_study
+
+    study = pd.DataFrame(
+        {"freeze": ["none"] * 3, "seed": [0, 1, 2], "test_accuracy": [0.80, 0.82, 0.84]}
+    )
+    here = study.assign(test_accuracy=[0.80, 0.83, 0.84])
+    acc = accuracy_vs_study(here, study)["none"]
+    assert acc["identical_seeds"] == 2
+    assert acc["difference"] == round(0.01 / 3, 4)
+    assert acc["equal_accuracy"] is True
+    far = study.assign(test_accuracy=[0.90, 0.92, 0.94])
+    assert accuracy_vs_study(far, study)["none"]["equal_accuracy"] is False
+
+    peak = flops.Peak(1e9, (8, 8, 8), "float32", 2, {})
+    rec = {
+        "date": "2026-12-06T14:14:00",
+        "git": {"commit": "ba00ad3bc8aa", "dirty": False},
+        "command": "python train.py -m freeze=none,all,last2 'seed=range(10)'",
+        "extra_overrides": [],
+        "cpu": {"model": "X", "capability": "AVX2", "native_bf16": False},
+        "precision": {"precision": "32-true", "requested": "auto"},
+        "peak": peak.as_record(),
+        "peak_rounds_flops_per_s": {"before": [1e9], "after": [9e8]},
+        "modes": {
+            "none": {
+                "runs": 3,
+                "cached": False,
+                "frozen_prefix_layers": 0,
+                "wall_s": 60.0,
+                "floor_s": 40.0,
+                "wall_over_floor": 1.5,
+                "mfu": 0.67,
+            }
+        },  # fmt: skip
+        "total": {
+            "runs": 3,
+            "sum_run_wall_s": 60.0,
+            "study_wall_s": 70.0,
+            "floor_s": 40.0,
+            "wall_over_floor": 1.5,
+            "study_wall_over_floor": 1.75,
+            "mfu": 0.67,
+            "target": 1.3,
+            "met": False,
+        },  # fmt: skip
+        "accuracy_vs_study": {"study": "disaster-tweets", "none": acc},
+    }
+    assert "not measured yet" in e2e_section(tmp_path)
+    (tmp_path / "verbatim_sweep_e2e").mkdir()
+    (tmp_path / "verbatim_sweep_e2e" / "x.json").write_text(json.dumps(rec))
+    text = e2e_section(tmp_path)
+    assert "The whole command took **70.0 s** (1.75× the floor" in text
+    assert "| yes | 2 of 3 |" in text and "**not met**" in text
