@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench.bench_training import quiet_libraries, set_threads
     from bench.run import git_state
     from bertfreeze.errors import UserError
-    from bertfreeze.precision import resolve_precision
+    from bertfreeze.precision import PrecisionChoice, resolve_precision
 
     p = argparse.ArgumentParser(
         prog="python -m bench.verbatim_e2e", description=__doc__.split("\n")[0]
@@ -219,8 +219,8 @@ def main(argv: list[str] | None = None) -> int:
         if rc != 0:
             raise UserError(f"the sweep failed (exit {rc}); its runs are in {keep}")
     record = summarise_folder(keep, args.data, Path(args.study))
-    tag = f"{record['precision']['cpu_capability']}{'-bf16' if record['precision']['native_bf16'] else ''}"
-    name = f"{tag}-{os.cpu_count()}cores-{record['precision']['precision']}.json"
+    ran = PrecisionChoice(**record["precision"])
+    name = f"{ran.machine_tag}-{os.cpu_count()}cores-{ran.precision}.json"
     out = Path(args.out) if args.out else OUT_DIR / name
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=2) + "\n")
