@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -26,7 +25,7 @@ from bench.render import REPO, RESULTS, SCHEMA
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench.run import cpu_record, git_state
+    from bench.run import cpu_record, git_state, machine_stem
     from bertfreeze.precision import resolve_precision
 
     args = sys.argv[1:] if argv is None else argv
@@ -52,7 +51,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: the quickstart failed (exit {rc}); nothing recorded", file=sys.stderr)
         return rc
     cpu = cpu_record(choice)
-    slug = re.sub(r"[^a-z0-9]+", "-", cpu["model"].lower()).strip("-")[:40]
     record = {
         "schema": SCHEMA,
         "date": dt.datetime.now().isoformat(timespec="seconds"),
@@ -64,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         "cold": True,  # empty output folder and empty BERTFREEZE_CACHE
         "args": list(args),
     }
-    path = RESULTS / "quickstart" / f"{choice.machine_tag}-{os.cpu_count()}cores-{slug}.json"
+    path = RESULTS / "quickstart" / f"{machine_stem(choice)}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=2) + "\n")
     print(f"quickstart: {wall / 60:.1f} min on {cpu['model']} ({cpu['capability']}) -> {path}")

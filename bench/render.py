@@ -592,8 +592,7 @@ def e2e_section(results_dir: Path) -> str:
             f"{' (dirty)' if r['git'].get('dirty') else ''}. Peak "
             f"{peak['flops_per_s'] / 1e9:.0f} GFLOP/s ({peak['dtype']}, "
             f"{'x'.join(map(str, peak['shape']))}), the best of rounds measured idle before and "
-            f"after the sweep (GFLOP/s: {spread}). Accuracy: test accuracy against the committed "
-            f"study `results/{acc.get('study', '?')}` on the same seeds and split.",
+            f"after the sweep (GFLOP/s: {spread}). {_e2e_accuracy_basis(acc)}",
             "",
             "| mode | runs | cached prefix | wall (sum of runs) | FLOP floor | wall / floor | MFU "
             "| test acc | study | difference | MDD | equal accuracy | identical seeds |",
@@ -626,6 +625,27 @@ def e2e_section(results_dir: Path) -> str:
             "",
         ]
     return "\n".join(out)
+
+
+def _e2e_accuracy_basis(acc: dict[str, Any]) -> str:
+    """What the e2e accuracy columns compare against, and whether the data file was checked."""
+    study = f"`results/{acc.get('study', '?')}`"
+    data = acc.get("data")
+    if data is None:
+        return (
+            f"Accuracy: test accuracy against the committed study {study} on the same seeds "
+            "and split (the data file's sha256 was not checked: recorded before that check)."
+        )
+    if not data["same"]:
+        return (
+            f"Accuracy **not compared**: the sweep's data (sha256 "
+            f"{', '.join(x[:12] for x in data['sha256']) or '?'}) is not the study {study}'s "
+            f"({', '.join(x[:12] for x in data['study_sha256']) or '?'})."
+        )
+    return (
+        f"Accuracy: test accuracy against the committed study {study} on the same seeds, "
+        f"split and data file (sha256 {data['sha256'][0][:12]}…, checked)."
+    )
 
 
 def _whole_study(t: dict[str, Any]) -> str:

@@ -106,6 +106,16 @@ def cpu_record(precision: Any) -> dict[str, Any]:
     }
 
 
+def machine_stem(precision: Any) -> str:
+    """``<capability>[-bf16]-<n>cores-<cpu model>``: names a per-machine result file.
+
+    Why the model: two CPUs can share a capability tag and differ in speed (an AMX Xeon and an
+    AVX512_BF16 EPYC are both ``AVX512-bf16``), and one must not overwrite the other's result.
+    """
+    slug = re.sub(r"[^a-z0-9]+", "-", cpu_model().lower()).strip("-")[:40]
+    return f"{precision.machine_tag}-{os.cpu_count()}cores-{slug}"
+
+
 def versions() -> dict[str, str]:
     from bertfreeze import runs
 

@@ -380,7 +380,7 @@ def load_record(path: Path, settings: dict[str, dict[str, Any]]) -> dict[str, An
 
 def main(argv: list[str] | None = None) -> int:
     from bench.bench_training import cleanup, hf_available, make_ctx
-    from bench.run import cpu_record, git_state, versions
+    from bench.run import cpu_record, git_state, machine_stem, versions
     from bertfreeze.atomic import atomic_write_text
     from bertfreeze.errors import UserError
 
@@ -430,13 +430,11 @@ def main(argv: list[str] | None = None) -> int:
     prec = ctx.precision
     if args.out:
         out = Path(args.out)
-        out = (
-            out / f"{prec.machine_tag}-{os.cpu_count()}cores.json" if out.suffix != ".json" else out
-        )
+        out = out / f"{machine_stem(prec)}.json" if out.suffix != ".json" else out
     elif args.quick:
         raise UserError("--quick needs --out DIR (its runs must not enter the committed record)")
     else:
-        out = OUT_DIR / f"{prec.machine_tag}-{os.cpu_count()}cores.json"
+        out = OUT_DIR / f"{machine_stem(prec)}.json"
     try:
         settings = {m: _settings(ctx.cfg(m, f"probe-{m}"), prec) for m in modes}
         rec = load_record(out, settings)

@@ -100,6 +100,19 @@ def accuracy_vs_study(runs: Any, study_runs: Any) -> dict[str, Any]:
     return out
 
 
+def data_check(run_shas: set[str], study_env: dict[str, Any]) -> dict[str, Any]:
+    """Whether the sweep trained on the study's data file, so its accuracies compare at all.
+
+    ``run_shas``: the sha256 of the data each run recorded (``metrics.json`` ``data.sha256``);
+    ``study_env``: the study's ``environment.json`` (``data``: file name -> sha256)."""
+    study = set((study_env.get("data") or {}).values())
+    return {
+        "sha256": sorted(run_shas),
+        "study_sha256": sorted(study),
+        "same": bool(run_shas) and bool(study) and run_shas <= study,
+    }
+
+
 def summarise_folder(keep: Path, data: str | None, study: Path) -> dict[str, Any]:
     """The record of a finished ``--run`` in ``keep``: per-mode walls, floor, MFU, accuracy."""
     import pandas as pd
@@ -107,6 +120,8 @@ def summarise_folder(keep: Path, data: str | None, study: Path) -> dict[str, Any
     from bench.run import cpu_record
     from bertfreeze.errors import UserError
     from bertfreeze.precision import resolve_precision
+    from bertfreeze.runs import iter_run_dirs
+    from bertfreeze.schema import RunRecord
     from bertfreeze.studies import runs_table
 
     timing = json.loads((keep / TIMING_FILE).read_text())
@@ -130,6 +145,11 @@ def summarise_folder(keep: Path, data: str | None, study: Path) -> dict[str, Any
     peak = flops.best_peak(*peaks)
     lines = summarise(runs, per_mode, peak, timing["command_wall_s"])
     study_runs = pd.read_csv(study / "runs.csv")
+    env_file = study / "environment.json"
+    records = [r for r in (RunRecord.read(d) for d in iter_run_dirs(sweeps[0])) if r]
+    shas = {str(sha) for r in records if (sha := (r.fields.get("data") or {}).get("sha256"))}
+    data = data_check(shas, json.loads(env_file.read_text()) if env_file.is_file() else {})
+    accuracy = accuracy_vs_study(runs, study_runs) if data["same"] else {}
     return {
         "schema": SCHEMA,
         "key": "verbatim_sweep_e2e",
@@ -148,7 +168,7 @@ def summarise_folder(keep: Path, data: str | None, study: Path) -> dict[str, Any
         },
         "load_avg_before": timing["load_avg_before"],
         **lines,
-        "accuracy_vs_study": {"study": study.name, **accuracy_vs_study(runs, study_runs)},
+        "accuracy_vs_study": {"study": study.name, "data": data, **accuracy},
         "runs": runs[["freeze", "seed", "wall_time_s", "val_accuracy", "test_accuracy"]].to_dict(
             "records"
         ),
@@ -157,7 +177,7 @@ def summarise_folder(keep: Path, data: str | None, study: Path) -> dict[str, Any
 
 def main(argv: list[str] | None = None) -> int:
     from bench.bench_training import quiet_libraries, set_threads
-    from bench.run import git_state
+    from bench.run import git_state, machine_stem
     from bertfreeze.errors import UserError
     from bertfreeze.precision import PrecisionChoice, resolve_precision
 
@@ -220,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError(f"the sweep failed (exit {rc}); its runs are in {keep}")
     record = summarise_folder(keep, args.data, Path(args.study))
     ran = PrecisionChoice(**record["precision"])
-    name = f"{ran.machine_tag}-{os.cpu_count()}cores-{ran.precision}.json"
+    name = f"{machine_stem(ran)}-{ran.precision}.json"
     out = Path(args.out) if args.out else OUT_DIR / name
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=2) + "\n")

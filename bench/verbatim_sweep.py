@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     import pandas as pd
 
     from bench.bench_training import quiet_libraries, set_threads
-    from bench.run import cpu_record, git_state
+    from bench.run import cpu_record, git_state, machine_stem
     from bertfreeze.errors import UserError
 
     p = argparse.ArgumentParser(
@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
             None if env.get("machines_by_mode") else env.get("study_wall_time_s"),
         ),
     }
-    out = Path(args.out) if args.out else OUT_DIR / f"{here.machine_tag}-{os.cpu_count()}cores.json"
+    out = Path(args.out) if args.out else OUT_DIR / f"{machine_stem(here)}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     t = result["total"]

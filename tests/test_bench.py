@@ -743,3 +743,23 @@ def test_verbatim_e2e_compares_accuracy_seed_by_seed_and_renders(tmp_path: Path)
     text = e2e_section(tmp_path)
     assert "The whole command took **70.0 s** (1.75× the floor" in text
     assert "| yes | 2 of 3 |" in text and "**not met**" in text
+
+
+def test_verbatim_e2e_compares_accuracy_only_on_the_studys_data(tmp_path: Path) -> None:
+    """bench.verbatim_e2e: the runs' data sha256 must be the study's before accuracies are set
+    side by side; the page says which (checked, not compared, or recorded before the check)."""
+    from bench.render import _e2e_accuracy_basis
+    from bench.verbatim_e2e import data_check
+
+    env = {"data": {"train.csv": "a" * 64}}
+    same = data_check({"a" * 64}, env)
+    assert same["same"] is True
+    assert data_check({"b" * 64}, env)["same"] is False
+    assert data_check({"a" * 64, "b" * 64}, env)["same"] is False  # runs on two files
+    assert data_check(set(), env)["same"] is False  # nothing recorded: not the same
+    assert data_check({"a" * 64}, {})["same"] is False  # study without a data record
+
+    assert "checked" in _e2e_accuracy_basis({"study": "s", "data": same})
+    other = _e2e_accuracy_basis({"study": "s", "data": data_check({"b" * 64}, env)})
+    assert "**not compared**" in other and "bbbbbbbbbbbb" in other
+    assert "not checked" in _e2e_accuracy_basis({"study": "s"})
