@@ -15,7 +15,7 @@ the rest. The MFU of the profiled steps is computed like the benchmarks' (``benc
 
 Profiling adds per-op overhead, so the step time here is a little above an unprofiled one;
 the shares are what matter. Writes
-``bench/results/profile/<freeze>-<capability>[-bf16]-<precision>-<n>t.json``.
+``bench/results/profile/<freeze>-<capability>[-bf16]-<cores>cores-<cpu>-<precision>-<threads>t.json``.
 Run it on an idle machine.
 """
 
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     import lightning as L
 
     from bench.bench_training import make_ctx, quiet_libraries, set_threads, timing_trainer
-    from bench.run import cpu_record, git_state
+    from bench.run import cpu_record, git_state, machine_stem
     from bertfreeze.build import build_run
     from bertfreeze.precision import resolve_precision
     from bertfreeze.settings import settings
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.out
         else RESULTS
         / "profile"
-        / f"{args.freeze}-{here.machine_tag}-{here.precision}-{torch.get_num_threads()}t.json"
+        / f"{args.freeze}-{machine_stem(here)}-{here.precision}-{torch.get_num_threads()}t.json"
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
