@@ -283,7 +283,7 @@ def targets(results: list[dict[str, Any]]) -> list[str]:
                 out.append(f"- **{ln['key']}** ≥ {ln['target']:g}×: pending ({ln['pending']})")
                 continue
             verdict = "(smoke test)" if quick else ("met" if ln["met"] else "**missed**")
-            why = [n for n in ln.get("notes", []) if n.startswith("compute bound")]
+            why = [n for n in ln.get("notes", []) if n.startswith(("FLOP bound", "compute bound"))]
             tail = f" — {why[0]}" if why and not ln["met"] else ""
             out.append(
                 f"- **{ln['key']}** {ln['label'].strip()}: {ln['ratio']:.2f}× vs "
