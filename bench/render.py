@@ -587,7 +587,7 @@ def e2e_section(results_dir: Path) -> str:
             f"in a fresh process from an empty output folder and an empty cache; added overrides: "
             f"{extra}. {r['cpu']['model']}, {r['cpu']['capability']}, native bf16 "
             f"{r['cpu']['native_bf16']}, {peak['threads']} threads, "
-            f"**{r['precision']['precision']}** (asked {r['precision']['requested']}); started "
+            f"**{r['precision']['precision']}** (asked {_e2e_asked(r)}); started "
             f"{r['date'][:16]} at {(r['git'].get('commit') or '?')[:10]}"
             f"{' (dirty)' if r['git'].get('dirty') else ''}. Peak "
             f"{peak['flops_per_s'] / 1e9:.0f} GFLOP/s ({peak['dtype']}, "
@@ -625,6 +625,13 @@ def e2e_section(results_dir: Path) -> str:
             "",
         ]
     return "\n".join(out)
+
+
+def _e2e_asked(r: dict[str, Any]) -> str:
+    """The precision the e2e command asked for: its override, else the shipped ``auto``
+    (records before 2026-12-07 stored the resolved precision as the request)."""
+    asked = [x.split("=", 1)[1] for x in r.get("extra_overrides") or [] if "precision=" in x]
+    return asked[0] if asked else "auto"
 
 
 def _e2e_accuracy_basis(acc: dict[str, Any]) -> str:
@@ -823,7 +830,8 @@ def profile_section(results_dir: Path) -> str:
     ]
     for r in recs:
         out += [
-            f"**freeze={r['freeze']} — {r['cpu']['model']}, {r['cpu']['capability']}, "
+            f"**freeze={r['freeze']} — {r['cpu']['model']}, {r['cpu']['capability']}"
+            f"{', native bf16' if r['cpu'].get('native_bf16') else ''}, "
             f"{r['threads']} threads, {r['precision']['precision']}**: {r['steps']} steps, "
             f"{1000 * r['step_s_mean']:.0f} ms/step, MFU {r['mfu_profiled_steps']:.0%} "
             f"(peak {r['peak']['flops_per_s'] / 1e9:.0f} GFLOP/s); commit "
@@ -977,7 +985,7 @@ make bench ARGS='--precision 32-true'   # force a precision (default auto)
 python -m bench.render            # re-render this page from the stored JSONs
 python -m bench.quickstart        # time make quickstart on this CPU (Quickstart table)
 python -m bench.verbatim_sweep    # the committed study against its FLOP floor (idle machine)
-python -m bench.verbatim_e2e      # the verbatim command itself, shipped defaults, timed end to end (26 min on 2 AMX Xeon cores; idle)
+python -m bench.verbatim_e2e      # the verbatim command itself, shipped defaults, timed end to end (26-31 min on 2 bf16 cores; idle)
 python -m bench.trainer_sweep --interleave  # the same 30 runs through transformers.Trainer, each beside ours (2 h on 2 AMX Xeon cores at 32-true; resumable; idle)
 python -m bench.profile_step      # where a freeze=none step's time goes, by op class (idle)
 ```

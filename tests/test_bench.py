@@ -763,3 +763,13 @@ def test_verbatim_e2e_compares_accuracy_only_on_the_studys_data(tmp_path: Path) 
     other = _e2e_accuracy_basis({"study": "s", "data": data_check({"b" * 64}, env)})
     assert "**not compared**" in other and "bbbbbbbbbbbb" in other
     assert "not checked" in _e2e_accuracy_basis({"study": "s"})
+
+
+def test_verbatim_e2e_page_names_the_precision_the_command_asked_for() -> None:
+    """The shipped command adds no precision override, so it asked ``auto`` even where the
+    record's ``precision.requested`` holds the resolved bf16-mixed (records before the fix)."""
+    from bench.render import _e2e_asked
+
+    resolved = {"precision": {"precision": "bf16-mixed", "requested": "bf16-mixed"}}
+    assert _e2e_asked({**resolved, "extra_overrides": []}) == "auto"
+    assert _e2e_asked({**resolved, "extra_overrides": ["trainer.precision=32-true"]}) == "32-true"
