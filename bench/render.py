@@ -27,6 +27,11 @@ DOCS = REPO / "docs" / "benchmarks.md"
 # precision, per-side stars or MFU) are stale.
 SCHEMA = 2
 
+# bench/results/machines/<capability>[-bf16]-<cores>cores-<cpu>/<name>.json: each CPU's latest
+# full run of each benchmark (bench.run writes it beside the page's copy), so a run on one CPU
+# does not erase the evidence from another; rendered under "The same benchmarks on other CPUs".
+MACHINES = "machines"
+
 BENCHES: dict[str, tuple[str, str]] = {
     "a": ("frozen_sweep", "frozen sweep: the feature cache alone, build counted"),
     "b": ("last2_epoch", "last2: one run and one sweep, prefix build counted"),
@@ -40,7 +45,8 @@ BENCHES: dict[str, tuple[str, str]] = {
 MFU_TARGET = 0.60  # issue #12: the freeze=none epoch at >= 60% of the measured matmul peak
 
 WHAT_A_RUN_PRODUCES = """A fresh `make bench` (full mode; {full_time}) rewrites
-`bench/results/{frozen_sweep,last2_epoch,finetune_epoch,baselines,memory}.json` and this page,
+`bench/results/{frozen_sweep,last2_epoch,finetune_epoch,baselines,memory}.json` and this page
+(and this CPU's copy in `bench/results/machines/<cpu>/`, so other CPUs' runs stay listed),
 with these lines (every JSON records the git commit, CPU model,
 `torch.backends.cpu.get_cpu_capability()`, native bf16, threads and precision):
 
@@ -469,6 +475,52 @@ def gpu_sweep_rows(results_dir: Path) -> list[str]:
         "",
     ]
     return rows
+
+
+def other_machines_section(results_dir: Path, shown: list[dict[str, Any]]) -> str:
+    """Each CPU's own latest run of the benchmarks the main tables do not show (another CPU, or
+    an older run), one row per line, with the CPU, precision and commit of that run."""
+    shown_runs = {(r.get("key"), r.get("date"), (r.get("git") or {}).get("commit")) for r in shown}
+    rows = []
+    for folder in sorted(p for p in (results_dir / MACHINES).glob("*") if p.is_dir()):
+        for res in load_results(folder):
+            run = (res.get("key"), res.get("date"), (res.get("git") or {}).get("commit"))
+            if not is_current(res) or res.get("error") or run in shown_runs:
+                continue
+            cpu, prec = res["cpu"], res["precision"]
+            where = (
+                f"{cpu['model']}, {cpu['capability']}{', native bf16' if cpu['native_bf16'] else ''}"
+                f", {res['threads']} threads, {prec['precision']}"
+            )
+            for ln in res.get("lines", []):
+                if ln.get("skipped") or ln.get("pending"):
+                    continue
+                o, n = ln["ours"], ln["naive"]
+                rows.append(
+                    f"| {ln['key']} | {ln['label'].strip()} | {where} | "
+                    f"{(res['git'].get('commit') or '?')[:10]}, {res['date'][:10]} | "
+                    f"{fmt_s(o['seconds'])}{_star(o)} | {fmt_mfu(o)} | "
+                    f"{fmt_s(n['seconds'])}{_star(n)} | {fmt_mfu(n)} | **{ln['ratio']:.2f}×** | "
+                    f"{o['accuracy']} | {n['accuracy']} |"
+                )
+    if not rows:
+        return ""
+    return "\n".join(
+        [
+            "## The same benchmarks on other CPUs",
+            "",
+            "Each CPU's latest full `make bench` run of a line the tables above do not show "
+            f"(`bench/results/{MACHINES}/<cpu>/`), at the commit it ran: where that commit is "
+            "older than the tables' above, the code it timed may have changed since. Sides and "
+            "methods as in the tables above; \\* extrapolated from sampled steps.",
+            "",
+            "| | benchmark | CPU, threads, precision | commit, date | ours | MFU | naive / baseline "
+            "| MFU | ratio | accuracy, ours | accuracy, naive |",
+            "|---|---|---|---|---:|---:|---:|---:|---:|---|---|",
+            *rows,
+            "",
+        ]
+    )
 
 
 def quickstart_section(results_dir: Path) -> str:
@@ -924,6 +976,8 @@ def render(results: list[dict[str, Any]], results_dir: Path = RESULTS) -> str:
                 "### How each line was measured",
                 "",
                 *notes(current),
+                "",
+                other_machines_section(results_dir, current),
             ]
         )
     else:

@@ -40,6 +40,7 @@ from typing import Any
 from bench.render import (
     BENCHES,
     DOCS,
+    MACHINES,
     REPO,
     RESULTS,
     SCHEMA,
@@ -353,6 +354,8 @@ def main(argv: list[str] | None = None) -> int:
             }
             done[key] = res
             _write(out_dir / f"{name}.json", res)
+            if not res.get("error"):  # this CPU's copy: another machine's run must not erase it
+                _write(out_dir / MACHINES / machine_stem(prec) / f"{name}.json", res)
             for row in table_rows([res])[2:]:
                 print("   " + row, flush=True)
             if key == "e" and not res.get("error"):

@@ -196,6 +196,9 @@ def test_bench_quick_smoke_on_tiny_model(tmp_path: Path, tiny_bert: Path) -> Non
         assert keys["c3"]["naive"]["peak"]["dtype"] == "float32"
         assert keys["c3"]["naive"]["mfu"] is not None
     assert results["finetune_epoch"]["details"]["equivalence_check_padding"]["dropout"] == "off"
+    # this CPU's own copy, which a later run on another CPU leaves alone
+    copies = {p.parent.name: p.stem for p in out.glob("machines/*/*.json")}
+    assert len(copies) == 1 and {p.stem for p in out.glob("machines/*/*.json")} == set(results)
 
 
 def test_render_quickstart_rows_per_cpu_kind(tmp_path: Path) -> None:
@@ -773,3 +776,31 @@ def test_verbatim_e2e_page_names_the_precision_the_command_asked_for() -> None:
     resolved = {"precision": {"precision": "bf16-mixed", "requested": "bf16-mixed"}}
     assert _e2e_asked({**resolved, "extra_overrides": []}) == "auto"
     assert _e2e_asked({**resolved, "extra_overrides": ["trainer.precision=32-true"]}) == "32-true"
+
+
+def test_render_keeps_other_cpus_benchmarks_with_their_commit(tmp_path: Path) -> None:
+    """bench/results/machines/<cpu>/: a run on one CPU must not erase another CPU's figures;
+    the page lists them with CPU and commit, and does not repeat the run the tables show."""
+    from bench.render import other_machines_section
+
+    def rec(model: str, commit: str, date: str, ratio: float) -> dict:
+        side = {"name": "x", "seconds": 10.0, "mfu": 0.5, "accuracy": "0.8"}
+        return {
+            "schema": SCHEMA, "key": "a", "name": "frozen_sweep", "date": date,
+            "git": {"commit": commit}, "threads": 2,
+            "cpu": {"model": model, "capability": "AVX2", "native_bf16": False},
+            "precision": {"precision": "32-true"},
+            "lines": [{"key": "a", "label": "frozen sweep", "ours": side,
+                       "naive": {**side, "extrapolated": True}, "ratio": ratio}],
+        }  # fmt: skip
+
+    shown = rec("Shown CPU", "aaaaaaaaaaaa", "2026-12-07T10:00:00", 11.0)
+    other = rec("Other CPU", "bbbbbbbbbbbb", "2026-11-27T10:00:00", 15.5)
+    for folder, r in (("shown", shown), ("other", other)):
+        (tmp_path / "machines" / folder).mkdir(parents=True)
+        (tmp_path / "machines" / folder / "frozen_sweep.json").write_text(json.dumps(r))
+    text = other_machines_section(tmp_path, [shown])
+    assert "Other CPU, AVX2, 2 threads, 32-true | bbbbbbbbbb, 2026-11-27" in text
+    assert "**15.50×**" in text and "10.0 s\\*" in text
+    assert "Shown CPU" not in text
+    assert other_machines_section(tmp_path, [shown, other]) == ""
