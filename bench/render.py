@@ -639,7 +639,7 @@ def e2e_section(results_dir: Path) -> str:
             f"in a fresh process from an empty output folder and an empty cache; added overrides: "
             f"{extra}. {r['cpu']['model']}, {r['cpu']['capability']}, native bf16 "
             f"{r['cpu']['native_bf16']}, {peak['threads']} threads, "
-            f"**{r['precision']['precision']}** (asked {_e2e_asked(r)}); started "
+            f"**{r['precision']['precision']}** (asked {asked_precision(r.get('extra_overrides') or [])}); started "
             f"{r['date'][:16]} at {(r['git'].get('commit') or '?')[:10]}"
             f"{' (dirty)' if r['git'].get('dirty') else ''}. Peak "
             f"{peak['flops_per_s'] / 1e9:.0f} GFLOP/s ({peak['dtype']}, "
@@ -679,11 +679,12 @@ def e2e_section(results_dir: Path) -> str:
     return "\n".join(out)
 
 
-def _e2e_asked(r: dict[str, Any]) -> str:
-    """The precision the e2e command asked for: its override, else the shipped ``auto``
-    (records before 2026-12-07 stored the resolved precision as the request)."""
-    asked = [x.split("=", 1)[1] for x in r.get("extra_overrides") or [] if "precision=" in x]
-    return asked[0] if asked else "auto"
+def asked_precision(overrides: list[str]) -> str:
+    """The precision a command asked for: its ``trainer.precision=`` override, else the
+    shipped ``auto``. (e2e records before 2026-12-07 stored the resolved precision as the
+    request, so the page derives it from the overrides.)"""
+    asked = [x.split("=", 1)[1] for x in overrides if x.startswith("trainer.precision=")]
+    return asked[-1] if asked else "auto"
 
 
 def _e2e_accuracy_basis(acc: dict[str, Any]) -> str:

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import flops
-from bench.render import REPO, RESULTS, SCHEMA
+from bench.render import REPO, RESULTS, SCHEMA, asked_precision
 from bench.verbatim_sweep import MAX_LOAD, PEAK_ROUNDS, STUDY, compose, summarise, sweep_flops
 
 OUT_DIR = RESULTS / "verbatim_sweep_e2e"
@@ -139,12 +139,9 @@ def summarise_folder(keep: Path, data: str | None, study: Path) -> dict[str, Any
     precisions = sorted(set(runs["precision"].astype(str)))
     if len(precisions) != 1:
         raise UserError(f"the runs mix precisions {precisions}")
-    # what the command asked: its trainer.precision override, else the shipped default
-    asked = next(
-        (x.split("=", 1)[1] for x in timing["extra"] if x.startswith("trainer.precision=")),
-        "auto",
+    here = dataclasses.replace(
+        resolve_precision(precisions[0], "cpu"), requested=asked_precision(timing["extra"])
     )
-    here = dataclasses.replace(resolve_precision(precisions[0], "cpu"), requested=asked)
     per_mode = sweep_flops(
         {m: compose(m, data, [f"trainer.precision={here.precision}"]) for m in MODES}
     )

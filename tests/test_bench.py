@@ -713,7 +713,8 @@ def test_verbatim_e2e_compares_accuracy_seed_by_seed_and_renders(tmp_path: Path)
         "command": "python train.py -m freeze=none,all,last2 'seed=range(10)'",
         "extra_overrides": [],
         "cpu": {"model": "X", "capability": "AVX2", "native_bf16": False},
-        "precision": {"precision": "32-true", "requested": "auto"},
+        # the resolved precision stored as the request, as records before 2026-12-07 did
+        "precision": {"precision": "32-true", "requested": "32-true"},
         "peak": peak.as_record(),
         "peak_rounds_flops_per_s": {"before": [1e9], "after": [9e8]},
         "modes": {
@@ -746,6 +747,7 @@ def test_verbatim_e2e_compares_accuracy_seed_by_seed_and_renders(tmp_path: Path)
     text = e2e_section(tmp_path)
     assert "The whole command took **70.0 s** (1.75× the floor" in text
     assert "| yes | 2 of 3 |" in text and "**not met**" in text
+    assert "**32-true** (asked auto)" in text  # no override: the shipped default was asked
 
 
 def test_verbatim_e2e_compares_accuracy_only_on_the_studys_data(tmp_path: Path) -> None:
@@ -771,11 +773,11 @@ def test_verbatim_e2e_compares_accuracy_only_on_the_studys_data(tmp_path: Path) 
 def test_verbatim_e2e_page_names_the_precision_the_command_asked_for() -> None:
     """The shipped command adds no precision override, so it asked ``auto`` even where the
     record's ``precision.requested`` holds the resolved bf16-mixed (records before the fix)."""
-    from bench.render import _e2e_asked
+    from bench.render import asked_precision
 
-    resolved = {"precision": {"precision": "bf16-mixed", "requested": "bf16-mixed"}}
-    assert _e2e_asked({**resolved, "extra_overrides": []}) == "auto"
-    assert _e2e_asked({**resolved, "extra_overrides": ["trainer.precision=32-true"]}) == "32-true"
+    assert asked_precision([]) == "auto"
+    assert asked_precision(["trainer.precision=32-true"]) == "32-true"
+    assert asked_precision(["cache.bf16=false"]) == "auto"
 
 
 def test_render_keeps_other_cpus_benchmarks_with_their_commit(tmp_path: Path) -> None:
