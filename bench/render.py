@@ -135,6 +135,11 @@ def _star(side: dict[str, Any]) -> str:
     return "\\*" if side.get("extrapolated") else ""
 
 
+def _timed(side: dict[str, Any]) -> str:
+    """One side's ``time | MFU`` cells (a starred time was extrapolated)."""
+    return f"{fmt_s(side['seconds'])}{_star(side)} | {fmt_mfu(side)}"
+
+
 def table_rows(results: list[dict[str, Any]]) -> list[str]:
     rows = [
         "| | benchmark | ours | time | MFU | naive / baseline | time | MFU | ratio | target | "
@@ -159,9 +164,8 @@ def table_rows(results: list[dict[str, Any]]) -> list[str]:
                 continue
             o, n = ln["ours"], ln["naive"]
             rows.append(
-                f"| {ln['key']} | {ln['label'].strip()} | {o['name']} | "
-                f"{fmt_s(o['seconds'])}{_star(o)} | {fmt_mfu(o)} | {n['name']} | "
-                f"{fmt_s(n['seconds'])}{_star(n)} | {fmt_mfu(n)} | **{ln['ratio']:.2f}×** | "
+                f"| {ln['key']} | {ln['label'].strip()} | {o['name']} | {_timed(o)} | "
+                f"{n['name']} | {_timed(n)} | **{ln['ratio']:.2f}×** | "
                 f"{tgt} | {met} | {o['accuracy']} | {n['accuracy']} |"
             )
     return rows
@@ -499,8 +503,7 @@ def other_machines_section(results_dir: Path, shown: list[dict[str, Any]]) -> st
                 rows.append(
                     f"| {ln['key']} | {ln['label'].strip()} | {where} | "
                     f"{(res['git'].get('commit') or '?')[:10]}, {res['date'][:10]} | "
-                    f"{fmt_s(o['seconds'])}{_star(o)} | {fmt_mfu(o)} | "
-                    f"{fmt_s(n['seconds'])}{_star(n)} | {fmt_mfu(n)} | **{ln['ratio']:.2f}×** | "
+                    f"{_timed(o)} | {_timed(n)} | **{ln['ratio']:.2f}×** | "
                     f"{o['accuracy']} | {n['accuracy']} |"
                 )
     if not rows:
