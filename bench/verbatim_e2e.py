@@ -122,9 +122,7 @@ def summarise_folder(keep: Path, data: str | None, study: Path) -> dict[str, Any
     from bench.run import cpu_record
     from bertfreeze.errors import UserError
     from bertfreeze.precision import resolve_precision
-    from bertfreeze.runs import iter_run_dirs
-    from bertfreeze.schema import RunRecord
-    from bertfreeze.studies import runs_table
+    from bertfreeze.studies import data_files, runs_table
 
     timing = json.loads((keep / TIMING_FILE).read_text())
     sweeps = [p for p in (keep / "outputs" / "sweeps").glob("*") if p.is_dir()]
@@ -150,9 +148,10 @@ def summarise_folder(keep: Path, data: str | None, study: Path) -> dict[str, Any
     lines = summarise(runs, per_mode, peak, timing["command_wall_s"])
     study_runs = pd.read_csv(study / "runs.csv")
     env_file = study / "environment.json"
-    records = [r for r in (RunRecord.read(d) for d in iter_run_dirs(sweeps[0])) if r]
-    shas = {str(sha) for r in records if (sha := (r.fields.get("data") or {}).get("sha256"))}
-    data = data_check(shas, json.loads(env_file.read_text()) if env_file.is_file() else {})
+    data = data_check(
+        set(data_files(sweeps[0]).values()),
+        json.loads(env_file.read_text()) if env_file.is_file() else {},
+    )
     accuracy = accuracy_vs_study(runs, study_runs) if data["same"] else {}
     return {
         "schema": SCHEMA,
