@@ -742,7 +742,10 @@ def _trainer_mode_rows(c: dict[str, Any]) -> list[str]:
         source = m.get("ours_source", "study")
         if source == "interleaved":
             same = m.get("same_accuracy_as_study")
-            source += "" if same is None else (" (= study)" if same else " (≠ study!)")
+            if same is None and m.get("study_precision"):
+                source += f" (study at {m['study_precision']}: not compared)"
+            else:
+                source += "" if same is None else (" (= study)" if same else " (≠ study!)")
         rows.append(
             f"| {mode} | {len(m['seeds'])} | {source} | {fmt_s(m['wall_s']['ours'])} | "
             f"{fmt_s(m['wall_s']['trainer'])} | {num(m['speedup'], '.2f')}× | "

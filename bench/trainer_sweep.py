@@ -26,8 +26,8 @@ that mode and seed sees (``conf/train.yaml`` + ``freeze=<mode>`` + ``seed=<s>``)
 It has no frozen-prefix cache: a ``Trainer`` user re-runs the frozen layers every step (that
 is the difference being measured).
 
-The record (``bench/results/trainer_sweep/<capability>[-bf16]-<cores>cores.json``) is rewritten after
-every run, so an interrupted sweep resumes where it stopped; runs recorded on another kind of
+The record (``bench/results/trainer_sweep/<capability>[-bf16]-<cores>cores-<cpu>-<precision>.json``)
+is rewritten after every run, so an interrupted sweep resumes where it stopped; runs recorded on another kind of
 CPU, precision or config are never mixed in (a one-line error says so). Once complete, it is
 compared with the committed study ``results/disaster-tweets`` per mode: wall time, and test
 accuracy (mean, sd, difference, and the minimum detectable difference of the two 10-run groups;
@@ -266,6 +266,9 @@ def compare(runs: list[dict[str, Any]], study: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     study_runs = pd.read_csv(path)
+    study_precisions = (
+        set(study_runs["precision"].astype(str)) if "precision" in study_runs else set()
+    )
     modes: dict[str, Any] = {}
     ours_kinds: set[str] = set()
     complete = True
@@ -292,14 +295,20 @@ def compare(runs: list[dict[str, Any]], study: Path) -> dict[str, Any] | None:
             ours_kinds |= {f"{r['ours']['cpu_capability']} {r['ours']['precision']}" for r in hf}
             same = [abs(r["ours"]["test_accuracy"] - study_acc[r["seed"]]) < 1e-9
                     for r in hf if r["seed"] in study_acc]  # fmt: skip
-            extra["same_accuracy_as_study"] = bool(same) and all(same)
+            # the study's seeds reproduce only at the study's precision (bf16 rounds differently)
+            at_study_precision = {r["ours"]["precision"] for r in hf} <= study_precisions
+            extra["same_accuracy_as_study"] = (
+                bool(same) and all(same) if at_study_precision else None
+            )
+            if not at_study_precision:
+                extra["study_precision"] = ", ".join(sorted(study_precisions))
             startup = [
                 r["ours"]["process_s"] - r["ours"]["wall_s"] for r in hf if "process_s" in r["ours"]
             ]
             if startup:  # imports and Hydra, outside the run's own wall (as the Trainer's imports)
                 extra["ours_startup_s"] = round(float(np.mean(startup)), 1)
             in_study = mine[mine["seed"].astype(int).isin(seeds)]
-            if len(in_study) == len(seeds):  # the same runs' time in the study, another day
+            if at_study_precision and len(in_study) == len(seeds):  # same runs, another day
                 extra["study_wall_s"] = round(float(in_study["wall_time_s"].sum()), 1)
         else:
             sub = mine[mine["seed"].astype(int).isin(seeds)]
@@ -430,11 +439,11 @@ def main(argv: list[str] | None = None) -> int:
     prec = ctx.precision
     if args.out:
         out = Path(args.out)
-        out = out / f"{machine_stem(prec)}.json" if out.suffix != ".json" else out
+        out = out / f"{machine_stem(prec)}-{prec.precision}.json" if out.suffix != ".json" else out
     elif args.quick:
         raise UserError("--quick needs --out DIR (its runs must not enter the committed record)")
     else:
-        out = OUT_DIR / f"{machine_stem(prec)}.json"
+        out = OUT_DIR / f"{machine_stem(prec)}-{prec.precision}.json"
     try:
         settings = {m: _settings(ctx.cfg(m, f"probe-{m}"), prec) for m in modes}
         rec = load_record(out, settings)

@@ -649,6 +649,23 @@ def test_trainer_sweep_compares_on_shared_seeds_with_the_mdd(tmp_path: Path) -> 
     assert off["modes"]["none"]["same_accuracy_as_study"] is False
     elsewhere = compare([ours(r, cap="AVX512") if r["mode"] == "none" else r for r in hf], tmp_path)
     assert elsewhere["mismatch"] and elsewhere["total"]["met"] is False
+
+    # ours at another precision than the study's (bf16 on a native-bf16 CPU): its seeds are not
+    # expected to match the 32-true study, so no "≠ study!" flag and no drift figure from it
+    def at_bf16(r: dict) -> dict:
+        o = {**r, "ours": {**ours(r, 0.01)["ours"], "precision": "bf16-mixed"}}
+        return {**o, "settings": {**r["settings"], "precision": "bf16-mixed"}}
+
+    bf16 = compare([at_bf16(r) for r in hf], tmp_path)
+    b_none = bf16["modes"]["none"]
+    assert b_none["same_accuracy_as_study"] is None and b_none["study_precision"] == "32-true"
+    assert "study_wall_s" not in b_none and bf16["mismatch"] is None
+    (tmp_path / "trainer_sweep" / "AVX2-2cores.json").write_text(
+        json.dumps({**rec, "comparison": bf16})
+    )
+    text = trainer_sweep_section(tmp_path)
+    assert "| none | 3 | interleaved (study at 32-true: not compared) |" in text
+    assert "≠ study" not in text and "in the study" not in text
     # a mode where only some Trainer runs have ours is not interleaved
     part = compare([ours(r) if (r["mode"], r["seed"]) == ("none", 0) else r for r in hf], tmp_path)
     assert part["modes"]["none"]["ours_source"] == "study"
