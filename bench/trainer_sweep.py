@@ -169,11 +169,11 @@ def hf_run(ctx: Any, mode: str, seed: int) -> dict[str, Any]:
         data_collator=DataCollatorWithPadding(ctx.tokenizer),
         optimizers=(opt, sched),
     )
-    with contextlib.redirect_stdout(open(os.devnull, "w")):  # noqa: SIM115  (its end-of-train dict)
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):  # its metric dicts
         trainer.train()
-    train_s = time.perf_counter() - t0
-    val_loss = trainer.evaluate()["eval_loss"]
-    pred = trainer.predict(test_ds)
+        train_s = time.perf_counter() - t0
+        val_loss = trainer.evaluate()["eval_loss"]
+        pred = trainer.predict(test_ds)
     wall = time.perf_counter() - t0
     accuracy, f1 = score_prediction(pred, clf, labels[split.test])
     return {

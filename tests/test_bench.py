@@ -644,6 +644,8 @@ def test_trainer_sweep_compares_on_shared_seeds_with_the_mdd(tmp_path: Path) -> 
     assert "| none | 3 | interleaved (= study) |" in text and "| all | 3 | study |" in text
     assert "interleaved run by run for none" in text and "none: 30.0 s in the study" in text
     assert none["ours_startup_s"] == 2.0 and "mean per run: none 2.0 s" in text
+    # 3 start-ups of 2 s added to ours' 75 s: 180 / 81 s
+    assert "(6.0 s in all," in text and "81.0 s, 2.22×." in text
     # interleaved runs that disagree with the study are flagged; another CPU gives no ratio
     off = compare([ours(r, 0.01) if r["mode"] == "none" else r for r in hf], tmp_path)
     assert off["modes"]["none"]["same_accuracy_as_study"] is False
