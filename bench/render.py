@@ -842,6 +842,7 @@ def trainer_sweep_section(results_dir: Path) -> str:
             continue
         commits = sorted({(x.get("git") or {}).get("commit", "?")[:10] for x in r["runs"]})
         dates = sorted(x["date"][:10] for x in r["runs"])
+        when = f"on {dates[0]}" if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}"
         s0 = r["runs"][0]["settings"]
         ours_at = c.get("study_commits") or "?"
         ours_at = ", ".join(x[:10] for x in ours_at) if isinstance(ours_at, list) else ours_at[:10]
@@ -869,7 +870,7 @@ def trainer_sweep_section(results_dir: Path) -> str:
         out += [
             f"**Against a fair `transformers.Trainer` sweep** (`python -m bench.trainer_sweep`; "
             f"{r['cpu']['model']}, {r['cpu']['capability']}, {s0['threads']} threads, "
-            f"{s0['precision']}; Trainer runs {dates[0]} to {dates[-1]} at {', '.join(commits)}; "
+            f"{s0['precision']}; Trainer runs {when} at {', '.join(commits)}; "
             f"{ours_desc}): the same "
             "30 runs (mode, seed, model, optimiser, schedule, batch, max length, epochs, "
             "clipping, per-epoch validation, best epoch by validation loss, one test pass) with "

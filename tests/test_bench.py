@@ -611,6 +611,7 @@ def test_trainer_sweep_compares_on_shared_seeds_with_the_mdd(tmp_path: Path) -> 
     assert "| **sweep** | 9 |" in text and "**2.00×**" in text and "**not met**" in text
     assert "| last2 | 3 |" in text and "| no |" in text
     assert "ours: the committed study, runs at ?" in text  # no environment.json here
+    assert "Trainer runs on 2026-11-28 at abc;" in text  # one day: not "from X to X"
     (tmp_path / "environment.json").write_text(json.dumps({"run_commits": ["ff7bc01d9c42"]}))
     assert compare(hf, tmp_path)["study_commits"] == ["ff7bc01d9c42"]
     # another kind of CPU on the Trainer side: no ratio, no verdict
