@@ -4,6 +4,7 @@
     python -m bench.trainer_sweep --modes none --seeds 0-2      # a part (the rest resumes later)
     python -m bench.trainer_sweep --quick --out DIR             # smoke test: 600 tweets, 1 epoch
     python -m bench.trainer_sweep --interleave --modes none     # ours beside each Trainer run (2 h for all 30)
+    python -m bench.trainer_sweep --interleave --precision auto # both at the shipped default (bf16 where native)
 
 Precision: the committed study's (``--precision study``, the default; 32-true for the shipped
 studies), so both sweeps run alike on a CPU with native bf16 too.
@@ -27,8 +28,8 @@ It has no frozen-prefix cache: a ``Trainer`` user re-runs the frozen layers ever
 is the difference being measured).
 
 The record (``bench/results/trainer_sweep/<capability>[-bf16]-<cores>cores-<cpu>-<precision>.json``)
-is rewritten after every run, so an interrupted sweep resumes where it stopped; runs recorded on another kind of
-CPU, precision or config are never mixed in (a one-line error says so). Once complete, it is
+is rewritten after every run, so an interrupted sweep resumes where it stopped; runs recorded on
+another kind of CPU, precision or config are never mixed in (a one-line error says so). Once complete, it is
 compared with the committed study ``results/disaster-tweets`` per mode: wall time, and test
 accuracy (mean, sd, difference, and the minimum detectable difference of the two 10-run groups;
 "equal accuracy" = the difference is inside it). Both records carry their date, commit and CPU
