@@ -5,6 +5,7 @@
     python -m bench.trainer_sweep --quick --out DIR             # smoke test: 600 tweets, 1 epoch
     python -m bench.trainer_sweep --interleave --modes none     # ours beside each Trainer run (2 h for all 30)
     python -m bench.trainer_sweep --interleave --precision auto # both at the shipped default (bf16 where native)
+    python -m bench.trainer_sweep --refresh                     # recompute the records' comparisons
 
 Precision: the committed study's (``--precision study``, the default; 32-true for the shipped
 studies), so both sweeps run alike on a CPU with native bf16 too.
@@ -261,7 +262,7 @@ def compare(runs: list[dict[str, Any]], study: Path) -> dict[str, Any] | None:
     the study's seeds on both sides."""
     import pandas as pd
 
-    from bertfreeze.stats import min_detectable_difference, pooled_sd
+    from bertfreeze.stats import min_detectable_difference, pooled_sd, welch_ttest
 
     path = study / "runs.csv"
     if not path.is_file():
@@ -319,6 +320,8 @@ def compare(runs: list[dict[str, Any]], study: Path) -> dict[str, Any] | None:
                 f"{c} {p}" for c, p in zip(sub["cpu_capability"], sub["precision"], strict=True)
             }
         mdd = min_detectable_difference(pooled_sd(a, b), len(a), len(b))  # nan under 2 per side
+        # "equal" (inside the MDD) is no equivalence test: a gap under the MDD can be significant
+        welch_p = welch_ttest(a, b).p
         diff = float(a.mean() - b.mean())
         hf_wall = float(sum(r["wall_s"] for r in hf))
         modes[mode] = {
@@ -337,6 +340,7 @@ def compare(runs: list[dict[str, Any]], study: Path) -> dict[str, Any] | None:
             "difference": round(diff, 4),
             "min_detectable_difference": round(mdd, 4) if not math.isnan(mdd) else None,
             "equal_accuracy": bool(abs(diff) <= mdd) if not math.isnan(mdd) else None,
+            "welch_p": round(welch_p, 4) if not math.isnan(welch_p) else None,
         }
     if not modes:
         return None
@@ -388,6 +392,24 @@ def load_record(path: Path, settings: dict[str, dict[str, Any]]) -> dict[str, An
     return rec
 
 
+def refresh(out_dir: Path, study: Path) -> int:
+    """Recompute each full record's comparison from its stored runs (``--refresh``): a record
+    made on another CPU cannot be rerun here, but its comparison must follow the current code."""
+    from bertfreeze.atomic import atomic_write_text
+
+    for path in sorted(out_dir.glob("*.json")):
+        rec = json.loads(path.read_text())
+        if rec.get("quick") or not rec.get("runs"):
+            continue
+        c = compare(rec["runs"], study)
+        changed = c != rec.get("comparison")
+        if changed:
+            rec["comparison"] = c
+            atomic_write_text(path, json.dumps(rec, indent=2) + "\n")
+        print(f"{path.name}: {'refreshed' if changed else 'unchanged'}", flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from bench.bench_training import cleanup, hf_available, make_ctx
     from bench.run import cpu_record, git_state, machine_stem, versions
@@ -411,12 +433,20 @@ def main(argv: list[str] | None = None) -> int:
         "bf16-mixed",
     )
     p.add_argument(
+        "--refresh",
+        action="store_true",
+        help="recompute the comparison of every committed record from its stored runs (runs "
+        "nothing; after a change to the comparison itself)",
+    )
+    p.add_argument(
         "--interleave",
         action="store_true",
         help="run ours (python train.py) beside each Trainer run, in alternating order, and "
         "compare with those instead of the committed study (redoes recorded runs that lack it)",
     )
     args = p.parse_args(argv)
+    if args.refresh:
+        return refresh(OUT_DIR, Path(args.study))
     if any(o.startswith("trainer.precision=") for o in args.override):
         raise UserError(
             "pass --precision, not --override trainer.precision=...: the Trainer side's bf16 flag "

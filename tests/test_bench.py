@@ -650,6 +650,17 @@ def test_trainer_sweep_compares_on_shared_seeds_with_the_mdd(tmp_path: Path) -> 
     # interleaved runs that disagree with the study are flagged; another CPU gives no ratio
     off = compare([ours(r, 0.01) if r["mode"] == "none" else r for r in hf], tmp_path)
     assert off["modes"]["none"]["same_accuracy_as_study"] is False
+    assert "significant" not in text and none["welch_p"] == 1.0  # identical accuracies
+    # a gap inside the MDD (0.031) that Welch still finds significant is said so, with its p
+    gap = compare([ours(r, 0.026) if r["mode"] == "none" else r for r in hf], tmp_path)
+    g = gap["modes"]["none"]
+    assert g["equal_accuracy"] is True and g["welch_p"] == pytest.approx(0.0334, abs=1e-4)
+    (tmp_path / "trainer_sweep" / "AVX2-2cores.json").write_text(
+        json.dumps({**rec, "comparison": gap})
+    )
+    text = trainer_sweep_section(tmp_path)
+    assert "| yes | 0.033 |" in text and "significant (Welch" in text
+    assert "for `none` (+0.0260, p = 0.033)" in text
     elsewhere = compare([ours(r, cap="AVX512") if r["mode"] == "none" else r for r in hf], tmp_path)
     assert elsewhere["mismatch"] and elsewhere["total"]["met"] is False
 
@@ -672,6 +683,34 @@ def test_trainer_sweep_compares_on_shared_seeds_with_the_mdd(tmp_path: Path) -> 
     # a mode where only some Trainer runs have ours is not interleaved
     part = compare([ours(r) if (r["mode"], r["seed"]) == ("none", 0) else r for r in hf], tmp_path)
     assert part["modes"]["none"]["ours_source"] == "study"
+
+
+def test_trainer_sweep_refresh_recomputes_each_full_records_comparison(tmp_path: Path) -> None:
+    """``--refresh``: a record made on another CPU cannot be rerun here, yet its comparison
+    follows the current code; smoke-test records are left alone."""
+    import pandas as pd
+
+    from bench.trainer_sweep import compare, refresh
+
+    rows = [
+        {"freeze": m, "seed": s, "test_accuracy": 0.8 + 0.01 * s, "wall_time_s": 10.0,
+         "cpu_capability": "AVX2", "precision": "32-true"}
+        for m in ("none", "all", "last2") for s in range(2)
+    ]  # fmt: skip
+    (tmp_path / "runs.csv").write_text(pd.DataFrame(rows).to_csv(index=False))
+    here = {"cpu_capability": "AVX2", "precision": "32-true"}
+    runs = [
+        {"mode": m, "seed": s, "test_accuracy": 0.8, "wall_s": 20.0, "settings": here}
+        for m in ("none", "all", "last2")
+        for s in range(2)
+    ]
+    out = tmp_path / "records"
+    out.mkdir()
+    (out / "full.json").write_text(json.dumps({"runs": runs, "comparison": {"stale": True}}))
+    (out / "quick.json").write_text(json.dumps({"quick": True, "runs": runs, "comparison": None}))
+    assert refresh(out, tmp_path) == 0
+    assert json.loads((out / "full.json").read_text())["comparison"] == compare(runs, tmp_path)
+    assert json.loads((out / "quick.json").read_text())["comparison"] is None
 
 
 def test_git_state_is_dirty_for_code_changes_not_for_bench_records(
