@@ -392,20 +392,26 @@ def load_record(path: Path, settings: dict[str, dict[str, Any]]) -> dict[str, An
     return rec
 
 
+def refresh_comparison(path: Path, rec: dict[str, Any], study: Path) -> bool:
+    """Recompute ``rec``'s comparison from its stored runs; rewrite ``path`` if it changed."""
+    from bertfreeze.atomic import atomic_write_text
+
+    c = compare(rec["runs"], study)
+    if c == rec.get("comparison"):
+        return False
+    rec["comparison"] = c
+    atomic_write_text(path, json.dumps(rec, indent=2) + "\n")
+    return True
+
+
 def refresh(out_dir: Path, study: Path) -> int:
     """Recompute each full record's comparison from its stored runs (``--refresh``): a record
     made on another CPU cannot be rerun here, but its comparison must follow the current code."""
-    from bertfreeze.atomic import atomic_write_text
-
     for path in sorted(out_dir.glob("*.json")):
         rec = json.loads(path.read_text())
         if rec.get("quick") or not rec.get("runs"):
             continue
-        c = compare(rec["runs"], study)
-        changed = c != rec.get("comparison")
-        if changed:
-            rec["comparison"] = c
-            atomic_write_text(path, json.dumps(rec, indent=2) + "\n")
+        changed = refresh_comparison(path, rec, study)
         print(f"{path.name}: {'refreshed' if changed else 'unchanged'}", flush=True)
     return 0
 
@@ -526,10 +532,7 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
         if not args.quick and rec["runs"] and not todo:  # nothing to run: refresh the verdict
-            c = compare(rec["runs"], Path(args.study))
-            if c != rec.get("comparison"):
-                rec["comparison"] = c
-                atomic_write_text(out, json.dumps(rec, indent=2) + "\n")
+            refresh_comparison(out, rec, Path(args.study))
     finally:
         cleanup(ctx)
     c = rec.get("comparison")
