@@ -938,13 +938,78 @@ def profile_section(results_dir: Path) -> str:
             f"(peak {r['peak']['flops_per_s'] / 1e9:.0f} GFLOP/s); commit "
             f"{(r['git'].get('commit') or '?')[:10]}"
             f"{' (dirty: uncommitted changes in the tree)' if r['git'].get('dirty') else ''}, "
-            f"{r['date'][:16]}.",
+            f"{r['date'][:16]}.{_matmul_ceiling(r)}",
             "",
             "| op class | self time | share | calls |",
             "|---|---:|---:|---:|",
             *(
                 f"| {k} | {v['self_s']:.2f} s | {v['share']:.1%} | {v['calls']} |"
                 for k, v in r["classes"].items()
+            ),
+            "",
+        ]
+    return "\n".join(out).rstrip()
+
+
+def _matmul_ceiling(r: dict[str, Any]) -> str:
+    """The MFU the profiled steps would reach if every op but the matrix products took no time.
+
+    Why: it splits the distance to the limit into the matmuls' own efficiency and the rest
+    (dropout, elementwise ops, dispatch), so a reader sees which a lever has to attack."""
+    share = r["classes"].get("matrix products", {}).get("share")
+    mfu = r.get("mfu_profiled_steps")
+    if not share or not mfu:
+        return ""
+    if mfu / share >= 1.0:  # the peak's shape ran slower than the model's matmuls
+        return (
+            f" The matrix products ({share:.0%} of the step) ran at or above the measured peak "
+            "here (its shape is not the model's), so no ceiling is given."
+        )
+    return (
+        f" Matrix products alone would give MFU {min(mfu / share, 1.0):.0%} (the ceiling if "
+        f"every other op took no time; the other ops are {1 - share:.0%} of the step)."
+    )
+
+
+def levers_section(results_dir: Path) -> str:
+    """What each measured lever buys on the real step (``python -m bench.levers``)."""
+    recs = [r for r in (_read(p) for p in sorted((results_dir / "levers").glob("*.json"))) if r]
+    if not recs:
+        return ""
+    out = [
+        "## What the levers buy",
+        "",
+        "`python -m bench.levers` times the real Lightning step (the project's build, shipped "
+        "defaults, the training tweets' bucketed batches in the same order) once per variant, "
+        "round by round with the variants' order alternating, after untimed warm-up steps that "
+        "hold any one-time cost. A variant is a set of `train.py` overrides. `torch.compile`'s "
+        "on-disk cache starts empty, so its round-1 warm-up is a cold compile and later rounds' "
+        "a warm one. Speed-up > 1: the lever is faster than the shipped default. MFU against "
+        "the better of two dense-matmul peaks measured in the same process, before and after.",
+        "",
+    ]
+    for r in recs:
+        pk = r["peak"]
+        out += [
+            f"**freeze={r['freeze']} — {r['cpu']['model']}, {r['cpu']['capability']}"
+            f"{', native bf16' if r['cpu'].get('native_bf16') else ''}, "
+            f"{r['threads']} threads, {r['precision']['precision']}**: commit "
+            f"{(r['git'].get('commit') or '?')[:10]}"
+            f"{' (dirty: uncommitted changes in the tree)' if r['git'].get('dirty') else ''}, "
+            f"{r['date'][:16]}; peak {pk['flops_per_s'] / 1e9:.0f} GFLOP/s ({pk['dtype']}, "
+            f"before/after: {' / '.join(str(g) for g in pk['gflops_before_after'])}); "
+            f"{r['warmup_steps']} warm-up steps.",
+            "",
+            "| variant | overrides | timed steps | ms/step | per round | MFU | speed-up | "
+            "warm-up per round |",
+            "|---|---|---:|---:|---|---:|---:|---|",
+            *(
+                f"| {name} | {' '.join(f'`{o}`' for o in v['overrides']) or '—'} | "
+                f"{v['steps']} | {v['ms_per_step']:.0f} | "
+                f"{', '.join(f'{x:.0f}' for x in v['ms_per_step_by_round'])} | "
+                f"{v['mfu']:.1%} | {v['speedup_vs_shipped']:.2f}× | "
+                f"{', '.join(f'{x:.1f} s' for x in v['warmup_s_by_round'])} |"
+                for name, v in r["variants"].items()
             ),
             "",
         ]
@@ -1039,6 +1104,7 @@ def render(results: list[dict[str, Any]], results_dir: Path = RESULTS) -> str:
         quickstart=quickstart_section(results_dir),
         verbatim=verbatim_section(results_dir),
         profile=profile_section(results_dir),
+        levers=levers_section(results_dir),
         body=body,
         produces=WHAT_A_RUN_PRODUCES.replace("{full_time}", full_time),
         full_time=full_time,
@@ -1068,6 +1134,8 @@ time whole runs instead, each in its own process; each says when and how its two
 
 {profile}
 
+{levers}
+
 {quickstart}
 
 ## What a fresh run produces
@@ -1092,6 +1160,7 @@ python -m bench.verbatim_e2e      # the verbatim command itself, shipped default
 python -m bench.trainer_sweep --interleave  # the same 30 runs through transformers.Trainer, each beside ours (the study's precision: 2 h on 2 AMX Xeon cores at 32-true; resumable; idle)
 python -m bench.trainer_sweep --interleave --precision auto  # the same at the shipped default (78 min on 2 AVX512_BF16 EPYC cores at bf16-mixed)
 python -m bench.profile_step      # where a freeze=none step's time goes, by op class (idle)
+python -m bench.levers            # torch.compile (or any --variant of overrides) beside the shipped step (idle)
 ```
 """
 

@@ -392,6 +392,62 @@ def test_profile_step_classes_ops_and_renders_shares(tmp_path: Path) -> None:
     text = render([], tmp_path)
     assert "| matrix products | 3.00 s | 60.0% | 15 |" in text
     assert "2500 ms/step, MFU 50%" in text and "\n\n\n" not in text
+    # the matmul-only ceiling: MFU 50% with matmuls at 60% of the step -> 83%
+    assert "Matrix products alone would give MFU 83%" in text and "other ops are 40%" in text
+    rec["mfu_profiled_steps"] = 0.7  # above the matmul share: no ceiling, and it says why
+    (tmp_path / "profile" / "none-AVX2-2t.json").write_text(json.dumps(rec))
+    text = render([], tmp_path)
+    assert "Matrix products alone" not in text and "no ceiling is given" in text
+
+
+def test_levers_summary_ratio_warmup_and_page(tmp_path: Path) -> None:
+    """bench.levers: per variant, the mean over every round's timed steps, MFU from those steps'
+    FLOPs, the warm-up (one-time cost) per round, and the speed-up against the shipped step
+    (> 1: the lever is faster); the page shows each variant's row."""
+    from bench.levers import SHIPPED, parse_variant, summarise
+
+    assert parse_variant("compiled=compile=true,data.bucket=false") == (
+        "compiled",
+        ("compile=true", "data.bucket=false"),
+    )
+    for bad in ("compiled", "compiled=", "x=notanoverride"):
+        with pytest.raises(SystemExit, match="NAME=override"):
+            parse_variant(bad)
+    rounds = {
+        SHIPPED: [
+            {"overrides": [], "step_s": [0.2, 0.2], "model_flops": 4e11, "warmup_s": 1.0},
+            {"overrides": [], "step_s": [0.2, 0.2], "model_flops": 4e11, "warmup_s": 0.9},
+        ],
+        "torch.compile": [
+            {"overrides": ["compile=true"], "step_s": [0.25, 0.25], "model_flops": 4e11,
+             "warmup_s": 40.0},
+            {"overrides": ["compile=true"], "step_s": [0.25, 0.25], "model_flops": 4e11,
+             "warmup_s": 5.0},
+        ],
+    }  # fmt: skip
+    got = summarise(rounds, peak_flops_per_s=2e12)
+    assert got[SHIPPED]["ms_per_step"] == 200.0 and got[SHIPPED]["speedup_vs_shipped"] == 1.0
+    assert got["torch.compile"]["ms_per_step"] == 250.0
+    assert got["torch.compile"]["speedup_vs_shipped"] == 0.8  # slower: below 1
+    assert got["torch.compile"]["warmup_s_by_round"] == [40.0, 5.0]
+    assert got[SHIPPED]["mfu"] == pytest.approx(8e11 / 0.8 / 2e12)
+    (tmp_path / "levers").mkdir()
+    rec = {
+        "freeze": "none", "threads": 2, "warmup_steps": 6, "date": "2026-12-07T20:00:00",
+        "git": {"commit": "0123456789ab", "dirty": False},
+        "cpu": {"model": "AMD EPYC", "capability": "AVX512", "native_bf16": True},
+        "precision": {"precision": "bf16-mixed"},
+        "peak": {"flops_per_s": 2e12, "dtype": "bfloat16", "gflops_before_after": [1990, 2000]},
+        "variants": got,
+    }  # fmt: skip
+    assert "What the levers buy" not in render([], tmp_path)
+    (tmp_path / "levers" / "none-x-bf16-mixed.json").write_text(json.dumps(rec))
+    text = render([], tmp_path)
+    assert (
+        "| torch.compile | `compile=true` | 4 | 250 | 250, 250 | 40.0% | 0.80× | 40.0 s, 5.0 s |"
+        in text
+    )
+    assert "| eager (shipped) | — | 4 | 200 | 200, 200 | 50.0% | 1.00× |" in text
 
 
 def test_render_warns_when_peaks_differ_between_lines() -> None:
