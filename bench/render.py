@@ -827,11 +827,8 @@ def _startup_note(c: dict[str, Any]) -> str:
 def trainer_sweep_section(results_dir: Path) -> str:
     """The verbatim sweep against the same 30 runs through a fair ``transformers.Trainer``
     (``python -m bench.trainer_sweep``): a ratio only once every run exists on both sides."""
-    recs = [
-        r
-        for r in (_read(p) for p in sorted((results_dir / "trainer_sweep").glob("*.json")))
-        if r and not r.get("quick")
-    ]
+    paths = sorted((results_dir / "trainer_sweep").glob("*.json"))
+    recs = [r | {"_path": p} for p, r in ((p, _read(p)) for p in paths) if r and not r.get("quick")]
     if not recs:
         return (
             "**Against a fair `transformers.Trainer` sweep: not measured.** No 30-run `Trainer` "
@@ -910,8 +907,76 @@ def trainer_sweep_section(results_dir: Path) -> str:
             f"Goal ≥ {t['target']}× faster at equal accuracy: **{verdict}**.{_startup_note(c)}"
             f"{_significance_note(c)}",
             "",
+            *_more_seeds_block(r),
         ]
     return "\n".join(out).rstrip()
+
+
+MORE_SEEDS = "more-seeds"  # bench.trainer_sweep records of extra seeds, beside the 30-run one
+
+
+def _more_seeds_block(rec: dict[str, Any]) -> list[str]:
+    """More seeds of some modes (``--out .../more-seeds``), alone and pooled with the record's.
+
+    Why: the new seeds alone test the gap seen on seeds 0-9 without reusing the data that
+    suggested it; the pool is the best estimate. Neither enters the 30-run sweep ratio."""
+    path = Path(rec["_path"])
+    extra = _read(path.parent / MORE_SEEDS / path.name)
+    if not extra or not extra.get("comparison"):
+        return []
+    if "pooled" not in extra:
+        return [
+            f"**More seeds** (`{MORE_SEEDS}/{path.name}`): not pooled yet — "
+            "`python -m bench.trainer_sweep --refresh` pools it.",
+            "",
+        ]
+    pooled = extra["pooled"]  # bench.trainer_sweep.pooled_comparison, stored with the runs
+    if not pooled:
+        return [
+            f"**More seeds** (`{MORE_SEEDS}/{path.name}`): not pooled — its runs were not made "
+            "with the same settings on the same CPU as the record above.",
+            "",
+        ]
+    new = extra["comparison"]["modes"]
+    seeds = sorted({x["seed"] for x in extra["runs"]})
+    commits = sorted({(x.get("git") or {}).get("commit", "?")[:10] for x in extra["runs"]})
+    dates = sorted(x["date"][:10] for x in extra["runs"])
+    when = f"on {dates[0]}" if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}"
+    rows: dict[str, Any] = {}
+    for mode in pooled:
+        rows[f"{mode}: seeds {_span(new[mode]['seeds'])} (new)"] = new[mode]
+        rows[f"{mode}: seeds {_span(pooled[mode]['seeds'])} (pooled)"] = pooled[mode]
+    flagged = [
+        f"`{mode}` ({pooled[mode]['difference']:+.4f}, p = {pooled[mode]['welch_p']:.3f})"
+        for mode in pooled
+        if pooled[mode].get("welch_p") is not None and pooled[mode]["welch_p"] < 0.05
+    ]
+    verdict = (
+        f"Pooled, the difference is significant (Welch, two-sided, uncorrected) for "
+        f"{', '.join(flagged)}."
+        if flagged
+        else "Pooled, no difference is significant (Welch, two-sided, uncorrected, p ≥ 0.05)."
+    )
+    return [
+        f"**More seeds for {', '.join(f'`{m}`' for m in pooled)}** (`python -m bench.trainer_sweep "
+        f"--interleave --modes {','.join(pooled)} --seeds {_span(seeds)} --out "
+        f"bench/results/trainer_sweep/{MORE_SEEDS}`, at the same precision on the same kind of "
+        f"CPU; runs {when} at {', '.join(commits)}): the same runs on new seeds, each side "
+        "interleaved as above. The new seeds alone test the gap seen on the first ten without "
+        "reusing them; the pool is the better estimate. Neither enters the 30-run ratio above.",
+        "",
+        *_trainer_mode_rows({"modes": rows}),
+        "",
+        verdict,
+        "",
+    ]
+
+
+def _span(seeds: list[int]) -> str:
+    """``[10, 11, ..., 19]`` -> ``10-19`` (contiguous), else the list."""
+    s = sorted(seeds)
+    contiguous = s == list(range(s[0], s[-1] + 1))
+    return f"{s[0]}-{s[-1]}" if contiguous and len(s) > 1 else ",".join(map(str, s))
 
 
 def profile_section(results_dir: Path) -> str:

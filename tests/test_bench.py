@@ -769,6 +769,64 @@ def test_trainer_sweep_refresh_recomputes_each_full_records_comparison(tmp_path:
     assert json.loads((out / "quick.json").read_text())["comparison"] is None
 
 
+def test_trainer_sweep_more_seeds_pool_with_the_main_record_and_render(tmp_path: Path) -> None:
+    """More seeds of one mode (``--out .../more-seeds``) are compared alone and pooled with the
+    30-run record of the same name (stored with the runs, recomputed by ``--refresh``), and
+    never pooled with runs made otherwise; the page shows both rows and the pooled verdict."""
+    import pandas as pd
+
+    from bench.render import MORE_SEEDS, trainer_sweep_section
+    from bench.trainer_sweep import compare, pooled_comparison, refresh
+
+    study = tmp_path / "study"
+    study.mkdir()
+    rows = [
+        {"freeze": m, "seed": s, "test_accuracy": 0.8, "wall_time_s": 10.0,
+         "cpu_capability": "AVX512", "precision": "32-true"}
+        for m in ("none", "all", "last2") for s in range(2)
+    ]  # fmt: skip
+    (study / "runs.csv").write_text(pd.DataFrame(rows).to_csv(index=False))
+    here = {"cpu_capability": "AVX512", "precision": "bf16-mixed", "threads": 2}
+
+    def run(mode: str, seed: int, hf: float, ours: float) -> dict:
+        o = {"wall_s": 5.0, "test_accuracy": ours, "cpu_capability": "AVX512",
+             "precision": "bf16-mixed"}  # fmt: skip
+        return {"mode": mode, "seed": seed, "test_accuracy": hf, "wall_s": 10.0,
+                "settings": here, "ours": o, "date": "2026-12-07T20:00:00",
+                "git": {"commit": "f00dfeed"}}  # fmt: skip
+
+    cpu = {"model": "EPYC", "capability": "AVX512"}
+    main_runs = [run(m, s, 0.84 + 0.01 * s, 0.83 + 0.01 * s) for m in ("none", "all", "last2")
+                 for s in range(2)]  # fmt: skip
+    extra_runs = [run("none", s, 0.84 + 0.01 * (s % 2), 0.84 + 0.01 * (s % 2)) for s in (2, 3)]
+    main = {"cpu": cpu, "runs": main_runs, "comparison": compare(main_runs, study)}
+    extra = {"cpu": cpu, "runs": extra_runs, "comparison": compare(extra_runs, study)}
+    pooled = pooled_comparison(main, extra, study)
+    assert list(pooled) == ["none"] and pooled["none"]["seeds"] == [0, 1, 2, 3]
+    assert pooled["none"]["difference"] == pytest.approx(-0.005)  # -0.01 on 0-1, 0 on 2-3
+    assert extra["comparison"]["modes"]["none"]["difference"] == 0.0  # the new seeds alone
+    other = {**extra, "cpu": {"model": "Xeon", "capability": "AVX512"}}
+    assert pooled_comparison(main, other, study) is None  # another CPU: never pooled
+    at_fp32 = [{**r, "settings": {**here, "precision": "32-true"}} for r in extra_runs]
+    assert pooled_comparison(main, {**extra, "runs": at_fp32}, study) is None
+
+    # stored with the runs by --refresh, and shown under the main record's table
+    out = tmp_path / "results" / "trainer_sweep"
+    (out / MORE_SEEDS).mkdir(parents=True)
+    name = "AVX512-bf16-2cores-epyc-bf16-mixed.json"
+    (out / name).write_text(json.dumps(main))
+    (out / MORE_SEEDS / name).write_text(json.dumps(extra))
+    assert "not pooled yet" in trainer_sweep_section(tmp_path / "results")
+    assert refresh(out, study) == 0
+    assert json.loads((out / MORE_SEEDS / name).read_text())["pooled"] == pooled
+    text = trainer_sweep_section(tmp_path / "results")
+    assert "**More seeds for `none`**" in text and "--seeds 2-3" in text
+    assert "| none: seeds 2-3 (new) | 2 |" in text and "| none: seeds 0-3 (pooled) | 4 |" in text
+    assert "| -0.0050 |" in text and "Pooled, no difference is significant" in text
+    (out / MORE_SEEDS / name).write_text(json.dumps({**other, "pooled": None}))
+    assert "not pooled" in trainer_sweep_section(tmp_path / "results")
+
+
 def test_git_state_is_dirty_for_code_changes_not_for_bench_records(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

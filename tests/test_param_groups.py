@@ -102,3 +102,26 @@ def test_optimizer_and_classifier_come_from_target(tiny_bert: Path) -> None:
         classifier_class(model)
     assert classifier_class(OmegaConf.create({})) is TextClassifier
     assert module.hparams["optim"]["_target_"] == "torch.optim.SGD"  # the checkpoint says so
+
+
+@pytest.mark.parametrize("compile_", [True, False])
+def test_compile_on_a_cpu_warns_that_it_was_measured_slower(
+    tiny_bert: Path, compile_: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """compile=true is honoured on a CPU, with one warning line pointing at the measurement
+    (bench/results/levers: slower than eager there); without it, nothing is said."""
+    import logging
+
+    from bertfreeze.build import build_module
+
+    encoder, _ = load_backbone(str(tiny_bert))
+    cfg = OmegaConf.create({"compile": compile_, "trainer": {"accelerator": "cpu"}, "optim": OPTIM})
+    with caplog.at_level(logging.WARNING, logger="bertfreeze.build"):
+        module = build_module(cfg, TextClassifier(encoder, "cls"), 0)
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    if compile_:
+        assert len(warned) == 1 and "slower than eager" in warned[0]
+        assert "bench.levers" in warned[0] and "\n" not in warned[0]
+        assert module.classifier._compiled_call_impl is not None  # still compiled, as asked
+    else:
+        assert not warned

@@ -133,6 +133,12 @@ def build_module(
     assert isinstance(optim, dict)
     module = ClassifierModule(clf, optim, start_layer=start, run_config=run_config)
     if cfg.get("compile"):
+        if _device(cfg) == "cpu":  # measured, not assumed: bench/results/levers/
+            log.warning(
+                "compile=true on a CPU: torch.compile was slower than eager on every CPU measured "
+                "so far, after up to a minute of compiling (docs/benchmarks.md, 'What the levers "
+                "buy'); `python -m bench.levers` measures it on this machine"
+            )
         module.classifier.compile()  # in place: state_dict keys (and checkpoints) stay the same
     return module
 
