@@ -872,6 +872,29 @@ class _FixedBatches(torch.utils.data.Sampler):
         return len(self.batches)
 
 
+def step_recorder(after_step: Callable[[], None] | None = None) -> Any:
+    """A Lightning callback that records each training step's end time (``.stamps``) and its
+    batch's (real tokens, rows) (``.batches``); ``after_step`` runs after each (a profiler's
+    ``step``). Why: MFU needs the real tokens of exactly the steps that were timed."""
+    import lightning as L
+
+    class StepRecorder(L.Callback):
+        def __init__(self) -> None:
+            self.stamps: list[float] = []
+            self.batches: list[tuple[int, int]] = []
+
+        def on_train_batch_end(
+            self, trainer: Any, module: Any, out: Any, batch: Any, i: int
+        ) -> None:
+            self.stamps.append(time.perf_counter())
+            mask = batch["attention_mask"] if "attention_mask" in batch else None  # noqa: SIM401 (Batch: no .get)
+            self.batches.append((int(mask.sum()) if mask is not None else 0, len(batch["labels"])))
+            if after_step is not None:
+                after_step()
+
+    return StepRecorder()
+
+
 def timing_trainer(precision: str, clip: float | None, callbacks: list, **extra: Any) -> Any:
     """A bare one-epoch CPU Trainer for timing training steps: no logging, checkpoints,
     progress bar, sanity or validation passes (``extra``: e.g. ``limit_train_batches``)."""

@@ -28,7 +28,6 @@ No accuracy is claimed here: the timed steps are a slice of one epoch.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import time
@@ -38,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from bench import flops
-from bench.render import RESULTS, SCHEMA
+from bench.render import RESULTS
 
 SHIPPED = "eager (shipped)"
 DEFAULT_VARIANTS: dict[str, tuple[str, ...]] = {
@@ -94,34 +93,22 @@ def _time_variant(
     ctx: Any, freeze: str, name: str, overrides: tuple[str, ...], warmup: int, steps: int
 ) -> dict[str, Any]:
     """Build the run with ``overrides`` and time ``warmup + steps`` real Lightning steps."""
-    import lightning as L
-
-    from bench.bench_training import set_threads, timing_trainer
+    from bench.bench_training import set_threads, step_recorder, timing_trainer
     from bertfreeze.build import build_run
 
     cfg = ctx.cfg(freeze, "levers-" + "".join(c if c.isalnum() else "-" for c in name), *overrides)
     built = build_run(cfg, ctx.texts, ctx.labels, ctx.split)
-    stamps: list[float] = []
-    batches: list[tuple[int, int]] = []  # (real tokens, rows) per step
-
-    class Step(L.Callback):
-        def on_train_batch_end(
-            self, trainer: Any, module: Any, out: Any, batch: Any, i: int
-        ) -> None:
-            stamps.append(time.perf_counter())
-            mask = batch["attention_mask"] if "attention_mask" in batch else None  # noqa: SIM401 (Batch: no .get)
-            batches.append((int(mask.sum()) if mask is not None else 0, len(batch["labels"])))
-
+    rec = step_recorder()
     trainer = timing_trainer(
         str(cfg.trainer.precision),
         cfg.trainer.get("gradient_clip_val"),
-        [Step()],
+        [rec],
         limit_train_batches=warmup + steps,
     )
     set_threads()
     start = time.perf_counter()
     trainer.fit(built.module, datamodule=built.datamodule)
-    timed = batches[warmup:]
+    stamps, timed = rec.stamps, rec.batches[warmup:]
     params = flops.path_params(built.classifier, built.start_layer)
     return {
         "overrides": list(overrides),
@@ -137,10 +124,9 @@ def _time_variant(
 
 
 def main(argv: list[str] | None = None) -> int:
-    import torch
 
     from bench.bench_training import load_avg, make_ctx, quiet_libraries, set_threads
-    from bench.run import cpu_record, git_state, machine_stem
+    from bench.run import add_config_options, machine_stem, record_header
     from bertfreeze.precision import resolve_precision
     from bertfreeze.settings import settings
 
@@ -157,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         help="a lever to measure beside the shipped default, e.g. compiled=compile=true "
         "(repeatable; default: torch.compile)",
     )
-    p.add_argument("--precision", default="auto", help="auto (the shipped default), 32-true, ...")
+    add_config_options(p)
     p.add_argument("--data", default=None, help="tweets CSV (default BERTFREEZE_DATA)")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
@@ -171,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     quiet_libraries()
     set_threads()
     data = args.data or settings().data or "data/train.csv"
-    ctx = make_ctx(data, quick=False, precision=args.precision)
+    ctx = make_ctx(data, quick=False, precision=args.precision, overrides=args.override)
     # torch.compile's on-disk cache starts empty: round 1's warm-up is a cold compile (a user's
     # first run), later rounds' a warm one (a user's later runs)
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(ctx.work / "inductor")
@@ -192,14 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     peak_after = flops.matmul_peak(here.bf16, seconds=1.0)
     peak = max(peak_before.flops_per_s, peak_after.flops_per_s)
     result = {
-        "schema": SCHEMA,
-        "key": "levers",
-        "date": dt.datetime.now().isoformat(timespec="seconds"),
-        "git": git_state(),
-        "cpu": cpu_record(here),
-        "threads": torch.get_num_threads(),
-        "precision": here.as_record(),
-        "freeze": args.freeze,
+        **record_header("levers", here, args.freeze),
         "warmup_steps": args.warmup,
         "load_before": load_before,
         "peak": {

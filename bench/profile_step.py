@@ -22,18 +22,15 @@ Run it on an idle machine.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
 from bench import flops
-from bench.render import RESULTS, SCHEMA
+from bench.render import RESULTS
 
 # op name -> class; the first matching prefix wins (aten names, forward and backward)
 OP_CLASSES = (
@@ -68,10 +65,14 @@ def by_class(events: list[tuple[str, float, int]]) -> dict[str, dict[str, float]
 
 
 def main(argv: list[str] | None = None) -> int:
-    import lightning as L
-
-    from bench.bench_training import make_ctx, quiet_libraries, set_threads, timing_trainer
-    from bench.run import cpu_record, git_state, machine_stem
+    from bench.bench_training import (
+        make_ctx,
+        quiet_libraries,
+        set_threads,
+        step_recorder,
+        timing_trainer,
+    )
+    from bench.run import add_config_options, machine_stem, record_header
     from bertfreeze.build import build_run
     from bertfreeze.precision import resolve_precision
     from bertfreeze.settings import settings
@@ -84,48 +85,33 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--data", default=None, help="tweets CSV (default BERTFREEZE_DATA)")
     p.add_argument("--out", default=None)
-    p.add_argument(
-        "--precision",
-        default="auto",
-        help="auto (the shipped default: bf16-mixed where the CPU computes bf16 natively), "
-        "32-true (what the committed studies pin), bf16-mixed",
-    )
+    add_config_options(p)
     args = p.parse_args(argv)
     data = args.data or settings().data or "data/train.csv"
     quiet_libraries()
     set_threads()
-    ctx = make_ctx(data, quick=False, precision=args.precision)
+    ctx = make_ctx(data, quick=False, precision=args.precision, overrides=args.override)
     cfg = ctx.cfg(args.freeze, "profile")
     here = resolve_precision(str(cfg.trainer.precision), "cpu")
     built = build_run(cfg, ctx.texts, ctx.labels, ctx.split)
     n_steps = args.warmup + args.steps
-    per_step: list[tuple[int, int]] = []  # (real tokens, rows) of each step's batch
-    stamps: list[float] = []
     prof = torch.profiler.profile(
         activities=[torch.profiler.ProfilerActivity.CPU],
         schedule=torch.profiler.schedule(wait=0, warmup=args.warmup, active=args.steps, repeat=1),
     )
 
-    class Step(L.Callback):
-        def on_train_batch_end(
-            self, trainer: Any, module: Any, out: Any, batch: Any, i: int
-        ) -> None:
-            stamps.append(time.perf_counter())
-            mask = batch["attention_mask"] if "attention_mask" in batch else None  # noqa: SIM401 (Batch: no .get)
-            rows = len(batch["labels"])
-            per_step.append((int(mask.sum()) if mask is not None else 0, rows))
-            prof.step()
+    rec = step_recorder(after_step=prof.step)
 
     trainer = timing_trainer(
         str(cfg.trainer.precision),
         cfg.trainer.get("gradient_clip_val"),
-        [Step()],
+        [rec],
         limit_train_batches=n_steps,
     )
     set_threads()
     with prof:
         trainer.fit(built.module, datamodule=built.datamodule)
-    timed = per_step[args.warmup :]
+    stamps, timed = rec.stamps, rec.batches[args.warmup :]
     real_tokens = [t for t, _ in timed] if any(t for t, _ in timed) else None
     rows = sum(r for _, r in timed)
     step_s = list(np.diff(stamps[args.warmup - 1 :])) if len(stamps) > args.warmup else []
@@ -141,14 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     peak = flops.matmul_peak(here.bf16, seconds=1.0)
     wall = float(sum(step_s))
     result = {
-        "schema": SCHEMA,
-        "key": "profile_step",
-        "date": dt.datetime.now().isoformat(timespec="seconds"),
-        "git": git_state(),
-        "cpu": cpu_record(here),
-        "threads": torch.get_num_threads(),
-        "precision": here.as_record(),
-        "freeze": args.freeze,
+        **record_header("profile_step", here, args.freeze),
         "steps": len(step_s),
         "rows": rows,
         "real_tokens": sum(real_tokens) if real_tokens else None,

@@ -107,6 +107,22 @@ def cpu_record(precision: Any) -> dict[str, Any]:
     }
 
 
+def record_header(key: str, precision: Any, freeze: str) -> dict[str, Any]:
+    """The fields every per-step record opens with: what ran, where, at which commit."""
+    import torch
+
+    return {
+        "schema": SCHEMA,
+        "key": key,
+        "date": dt.datetime.now().isoformat(timespec="seconds"),
+        "git": git_state(),
+        "cpu": cpu_record(precision),
+        "threads": torch.get_num_threads(),
+        "precision": precision.as_record(),
+        "freeze": freeze,
+    }
+
+
 def machine_stem(precision: Any) -> str:
     """``<capability>[-bf16]-<n>cores-<cpu model>``: names a per-machine result file.
 
@@ -236,15 +252,8 @@ def _write(path: Path, obj: Any) -> None:
 
 
 # -- main -------------------------------------------------------------------------------------
-def parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="smoke test: a small subset, few steps")
-    p.add_argument("--only", default="a,b,c,d,e", help="comma-separated subset of a,b,c,d,e")
-    p.add_argument(
-        "--data",
-        default=None,
-        help="tweets train.csv (default: $BERTFREEZE_DATA or data/train.csv)",
-    )
+def add_config_options(p: argparse.ArgumentParser) -> None:
+    """``--precision`` and ``--override``, alike in every bench that composes training configs."""
     p.add_argument(
         "--precision",
         default="auto",
@@ -258,6 +267,18 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         metavar="KEY=VALUE",
         help="a Hydra override for every training config (repeatable), e.g. model.pretrained=DIR",
     )
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="smoke test: a small subset, few steps")
+    p.add_argument("--only", default="a,b,c,d,e", help="comma-separated subset of a,b,c,d,e")
+    p.add_argument(
+        "--data",
+        default=None,
+        help="tweets train.csv (default: $BERTFREEZE_DATA or data/train.csv)",
+    )
+    add_config_options(p)
     p.add_argument("--out", default=None, help="results directory (default bench/results[/quick])")
     p.add_argument(
         "--docs", action="store_true", help="also rewrite docs/benchmarks.md in --quick mode"

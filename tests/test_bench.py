@@ -450,6 +450,47 @@ def test_levers_summary_ratio_warmup_and_page(tmp_path: Path) -> None:
     assert "| eager (shipped) | — | 4 | 200 | 200, 200 | 50.0% | 1.00× |" in text
 
 
+def test_levers_and_profile_step_run_the_real_step_on_a_tiny_model(
+    tmp_path: Path, tiny_bert: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``python -m bench.levers`` and ``python -m bench.profile_step`` end to end (in process,
+    tiny model, a few steps): each records the timed steps of every variant, their real tokens'
+    MFU and the machine, and the page renders both."""
+    from bench import flops, levers, profile_step
+
+    real_peak = flops.matmul_peak
+    monkeypatch.setattr(  # the pipeline is under test here, not the peak: a quick small one
+        flops,
+        "matmul_peak",
+        lambda bf16, **_: real_peak(bf16, shapes=((256, 256, 256),), seconds=0.05),
+    )
+    data = tmp_path / "train.csv"
+    make_texts(200, seed=1).to_csv(data, index=False)
+    monkeypatch.setenv("BERTFREEZE_QUIET", "1")
+    over = [
+        f"--override=model.pretrained={tiny_bert}", "--override=model.name=tiny",
+        "--override=model.pooling=cls", "--override=data.max_length=64",
+    ]  # fmt: skip
+    out = tmp_path / "levers" / "none.json"
+    argv = ["--data", str(data), "--out", str(out), "--steps", "2", "--warmup", "1", *over]
+    assert levers.main([*argv, "--variant", "unbucketed=data.bucket=false"]) == 0
+    rec = json.loads(out.read_text())
+    assert list(rec["variants"]) == [levers.SHIPPED, "unbucketed"]
+    for v in rec["variants"].values():
+        assert v["steps"] == 2 * 2 and len(v["ms_per_step_by_round"]) == 2  # 2 rounds
+        assert v["mfu"] and v["mfu"] > 0 and len(v["warmup_s_by_round"]) == 2
+    assert rec["variants"]["unbucketed"]["overrides"] == ["data.bucket=false"]
+    assert rec["cpu"]["capability"] and "commit" in rec["git"] and rec["freeze"] == "none"
+    prof = tmp_path / "profile" / "none.json"
+    assert profile_step.main(["--data", str(data), "--out", str(prof), "--steps", "2",
+                              "--warmup", "1", *over]) == 0  # fmt: skip
+    p = json.loads(prof.read_text())
+    assert p["steps"] == 2 and p["real_tokens"] > 0 and p["mfu_profiled_steps"] > 0
+    assert p["classes"]["matrix products"]["calls"] > 0 and p["key"] == "profile_step"
+    text = render([], tmp_path)
+    assert "| unbucketed | `data.bucket=false` | 4 |" in text and "Where a training step" in text
+
+
 def test_render_warns_when_peaks_differ_between_lines() -> None:
     """MFUs against different measured peaks are not comparable: the page says so, with the
     spread, and says nothing when the peaks agree."""
