@@ -123,11 +123,31 @@ def _time_variant(
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-
-    from bench.bench_training import load_avg, make_ctx, quiet_libraries, set_threads
-    from bench.run import add_config_options, machine_stem, record_header
+def _measure(ctx: Any, args: Any, variants: dict[str, tuple[str, ...]]) -> tuple[Any, ...]:
+    """Peak, every variant round by round (order alternating), peak again."""
+    from bench.bench_training import load_avg
     from bertfreeze.precision import resolve_precision
+
+    here = resolve_precision(str(ctx.cfg(args.freeze, "levers-probe").trainer.precision), "cpu")
+    load_before = load_avg()
+    peak_before = flops.matmul_peak(here.bf16, seconds=1.0)
+    names = list(variants)
+    rounds: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
+    for r in range(args.rounds):
+        for name in names if r % 2 == 0 else names[::-1]:
+            res = _time_variant(ctx, args.freeze, name, variants[name], args.warmup, args.steps)
+            rounds[name].append(res)
+            print(
+                f"round {r + 1}/{args.rounds} {name}: {1000 * np.mean(res['step_s']):.0f} ms/step "
+                f"(warm-up {res['warmup_s']:.1f} s)",
+                flush=True,
+            )
+    return here, load_before, peak_before, rounds, flops.matmul_peak(here.bf16, seconds=1.0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bench.bench_training import cleanup, make_ctx, quiet_libraries, set_threads
+    from bench.run import add_config_options, machine_stem, record_header
     from bertfreeze.settings import settings
 
     p = argparse.ArgumentParser(prog="python -m bench.levers", description=__doc__.split("\n")[0])
@@ -160,22 +180,17 @@ def main(argv: list[str] | None = None) -> int:
     ctx = make_ctx(data, quick=False, precision=args.precision, overrides=args.override)
     # torch.compile's on-disk cache starts empty: round 1's warm-up is a cold compile (a user's
     # first run), later rounds' a warm one (a user's later runs)
+    inductor_before = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(ctx.work / "inductor")
-    here = resolve_precision(str(ctx.cfg(args.freeze, "levers-probe").trainer.precision), "cpu")
-    load_before = load_avg()
-    peak_before = flops.matmul_peak(here.bf16, seconds=1.0)
-    names = list(variants)
-    rounds: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
-    for r in range(args.rounds):
-        for name in names if r % 2 == 0 else names[::-1]:
-            res = _time_variant(ctx, args.freeze, name, variants[name], args.warmup, args.steps)
-            rounds[name].append(res)
-            print(
-                f"round {r + 1}/{args.rounds} {name}: {1000 * np.mean(res['step_s']):.0f} ms/step "
-                f"(warm-up {res['warmup_s']:.1f} s)",
-                flush=True,
-            )
-    peak_after = flops.matmul_peak(here.bf16, seconds=1.0)
+    try:
+        here, load_before, peak_before, rounds, peak_after = _measure(ctx, args, variants)
+    finally:
+        cleanup(ctx)
+        os.environ.pop("BERTFREEZE_CACHE", None)
+        if inductor_before is None:
+            os.environ.pop("TORCHINDUCTOR_CACHE_DIR", None)
+        else:
+            os.environ["TORCHINDUCTOR_CACHE_DIR"] = inductor_before
     peak = max(peak_before.flops_per_s, peak_after.flops_per_s)
     result = {
         **record_header("levers", here, args.freeze),
@@ -206,7 +221,6 @@ def main(argv: list[str] | None = None) -> int:
             f"x{v['speedup_vs_shipped']}  warm-up {v['warmup_s_by_round']} s"
         )
     print(f"wrote {out}")
-    os.environ.pop("BERTFREEZE_CACHE", None)
     return 0
 
 

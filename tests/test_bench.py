@@ -473,7 +473,9 @@ def test_levers_and_profile_step_run_the_real_step_on_a_tiny_model(
     ]  # fmt: skip
     out = tmp_path / "levers" / "none.json"
     argv = ["--data", str(data), "--out", str(out), "--steps", "2", "--warmup", "1", *over]
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
     assert levers.main([*argv, "--variant", "unbucketed=data.bucket=false"]) == 0
+    assert "TORCHINDUCTOR_CACHE_DIR" not in os.environ  # its private compile cache is gone
     rec = json.loads(out.read_text())
     assert list(rec["variants"]) == [levers.SHIPPED, "unbucketed"]
     for v in rec["variants"].values():
