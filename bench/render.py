@@ -959,9 +959,9 @@ def _more_seeds_block(rec: dict[str, Any]) -> list[str]:
     )
     return [
         f"**More seeds for {', '.join(f'`{m}`' for m in pooled)}** (`python -m bench.trainer_sweep "
-        f"--interleave --modes {','.join(pooled)} --seeds {_span(seeds)} --out "
-        f"bench/results/trainer_sweep/{MORE_SEEDS}`, at the same precision on the same kind of "
-        f"CPU; runs {when} at {', '.join(commits)}): the same runs on new seeds, each side "
+        f"--interleave --precision {extra['runs'][0]['settings']['precision']} --modes "
+        f"{','.join(pooled)} --seeds {_span(seeds)} --out bench/results/trainer_sweep/{MORE_SEEDS}`"
+        f", on the same kind of CPU; runs {when} at {', '.join(commits)}): the same runs on new seeds, each side "
         "interleaved as above. The new seeds alone test the gap seen on the first ten without "
         "reusing them; the pool is the better estimate. Neither enters the 30-run ratio above.",
         "",

@@ -863,7 +863,10 @@ def test_trainer_sweep_more_seeds_pool_with_the_main_record_and_render(tmp_path:
     assert refresh(out, study) == 0
     assert json.loads((out / MORE_SEEDS / name).read_text())["pooled"] == pooled
     text = trainer_sweep_section(tmp_path / "results")
-    assert "**More seeds for `none`**" in text and "--seeds 2-3" in text
+    assert (
+        "**More seeds for `none`**" in text
+        and "--precision bf16-mixed --modes none --seeds 2-3" in text
+    )
     assert "| none: seeds 2-3 (new) | 2 |" in text and "| none: seeds 0-3 (pooled) | 4 |" in text
     assert "| -0.0050 |" in text and "Pooled, no difference is significant" in text
     (out / MORE_SEEDS / name).write_text(json.dumps({**other, "pooled": None}))
