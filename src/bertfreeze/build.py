@@ -135,9 +135,9 @@ def build_module(
     if cfg.get("compile"):
         if _device(cfg) == "cpu":  # measured, not assumed: bench/results/levers/
             log.warning(
-                "compile=true on a CPU: torch.compile was slower than eager on every CPU measured "
-                "so far, after up to a minute of compiling (docs/benchmarks.md, 'What the levers "
-                "buy'); `python -m bench.levers` measures it on this machine"
+                "compile=true on a CPU: torch.compile was slower than eager where measured (a "
+                "2-core AVX512_BF16 EPYC; docs/benchmarks.md, 'What the levers buy'), after up to "
+                "a minute of compiling; `python -m bench.levers` measures it on this machine"
             )
         module.classifier.compile()  # in place: state_dict keys (and checkpoints) stay the same
     return module
