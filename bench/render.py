@@ -856,9 +856,7 @@ def trainer_sweep_section(results_dir: Path) -> str:
             )
             out += ["", *_trainer_mode_rows(c), ""]
             continue
-        commits = sorted({(x.get("git") or {}).get("commit", "?")[:10] for x in r["runs"]})
-        dates = sorted(x["date"][:10] for x in r["runs"])
-        when = f"on {dates[0]}" if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}"
+        commits, when = _commits_and_when(r["runs"])
         s0 = r["runs"][0]["settings"]
         ours_at = c.get("study_commits") or "?"
         ours_at = ", ".join(x[:10] for x in ours_at) if isinstance(ours_at, list) else ours_at[:10]
@@ -915,6 +913,13 @@ def trainer_sweep_section(results_dir: Path) -> str:
 MORE_SEEDS = "more-seeds"  # bench.trainer_sweep records of extra seeds, beside the 30-run one
 
 
+def _commits_and_when(runs: list[dict[str, Any]]) -> tuple[list[str], str]:
+    """The short commits a record's runs were made at, and "on <day>" or "<day> to <day>"."""
+    commits = sorted({(x.get("git") or {}).get("commit", "?")[:10] for x in runs})
+    dates = sorted(x["date"][:10] for x in runs)
+    return commits, f"on {dates[0]}" if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}"
+
+
 def _more_seeds_block(rec: dict[str, Any]) -> list[str]:
     """More seeds of some modes (``--out .../more-seeds``), alone and pooled with the record's.
 
@@ -939,9 +944,7 @@ def _more_seeds_block(rec: dict[str, Any]) -> list[str]:
         ]
     new = extra["comparison"]["modes"]
     seeds = sorted({x["seed"] for x in extra["runs"]})
-    commits = sorted({(x.get("git") or {}).get("commit", "?")[:10] for x in extra["runs"]})
-    dates = sorted(x["date"][:10] for x in extra["runs"])
-    when = f"on {dates[0]}" if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}"
+    commits, when = _commits_and_when(extra["runs"])
     rows: dict[str, Any] = {}
     for mode in pooled:
         rows[f"{mode}: seeds {_span(new[mode]['seeds'])} (new)"] = new[mode]
@@ -996,14 +999,10 @@ def profile_section(results_dir: Path) -> str:
     ]
     for r in recs:
         out += [
-            f"**freeze={r['freeze']} — {r['cpu']['model']}, {r['cpu']['capability']}"
-            f"{', native bf16' if r['cpu'].get('native_bf16') else ''}, "
-            f"{r['threads']} threads, {r['precision']['precision']}**: {r['steps']} steps, "
+            f"{_step_record_heading(r)}: {r['steps']} steps, "
             f"{1000 * r['step_s_mean']:.0f} ms/step, MFU {r['mfu_profiled_steps']:.0%} "
-            f"(peak {r['peak']['flops_per_s'] / 1e9:.0f} GFLOP/s); commit "
-            f"{(r['git'].get('commit') or '?')[:10]}"
-            f"{' (dirty: uncommitted changes in the tree)' if r['git'].get('dirty') else ''}, "
-            f"{r['date'][:16]}.{_matmul_ceiling(r)}",
+            f"(peak {r['peak']['flops_per_s'] / 1e9:.0f} GFLOP/s); {_commit_and_date(r)}."
+            f"{_matmul_ceiling(r)}",
             "",
             "| op class | self time | share | calls |",
             "|---|---:|---:|---:|",
@@ -1014,6 +1013,24 @@ def profile_section(results_dir: Path) -> str:
             "",
         ]
     return "\n".join(out).rstrip()
+
+
+def _step_record_heading(r: dict[str, Any]) -> str:
+    """**freeze=<mode> — <CPU>, <capability>[, native bf16], <n> threads, <precision>**
+    (a record opened by ``bench.run.record_header``)."""
+    return (
+        f"**freeze={r['freeze']} — {r['cpu']['model']}, {r['cpu']['capability']}"
+        f"{', native bf16' if r['cpu'].get('native_bf16') else ''}, "
+        f"{r['threads']} threads, {r['precision']['precision']}**"
+    )
+
+
+def _commit_and_date(r: dict[str, Any]) -> str:
+    return (
+        f"commit {(r['git'].get('commit') or '?')[:10]}"
+        f"{' (dirty: uncommitted changes in the tree)' if r['git'].get('dirty') else ''}, "
+        f"{r['date'][:16]}"
+    )
 
 
 def _matmul_ceiling(r: dict[str, Any]) -> str:
@@ -1031,7 +1048,7 @@ def _matmul_ceiling(r: dict[str, Any]) -> str:
             "here (its shape is not the model's), so no ceiling is given."
         )
     return (
-        f" Matrix products alone would give MFU {min(mfu / share, 1.0):.0%} (the ceiling if "
+        f" Matrix products alone would give MFU {mfu / share:.0%} (the ceiling if "
         f"every other op took no time; the other ops are {1 - share:.0%} of the step)."
     )
 
@@ -1056,12 +1073,8 @@ def levers_section(results_dir: Path) -> str:
     for r in recs:
         pk = r["peak"]
         out += [
-            f"**freeze={r['freeze']} — {r['cpu']['model']}, {r['cpu']['capability']}"
-            f"{', native bf16' if r['cpu'].get('native_bf16') else ''}, "
-            f"{r['threads']} threads, {r['precision']['precision']}**: commit "
-            f"{(r['git'].get('commit') or '?')[:10]}"
-            f"{' (dirty: uncommitted changes in the tree)' if r['git'].get('dirty') else ''}, "
-            f"{r['date'][:16]}; peak {pk['flops_per_s'] / 1e9:.0f} GFLOP/s ({pk['dtype']}, "
+            f"{_step_record_heading(r)}: {_commit_and_date(r)}; "
+            f"peak {pk['flops_per_s'] / 1e9:.0f} GFLOP/s ({pk['dtype']}, "
             f"before/after: {' / '.join(str(g) for g in pk['gflops_before_after'])}); "
             f"{r['warmup_steps']} warm-up steps.",
             "",
