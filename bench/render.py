@@ -77,6 +77,11 @@ def _read(path: Path) -> dict[str, Any] | None:
         return None
 
 
+def _records(folder: Path) -> list[dict[str, Any]]:
+    """Every readable record in ``folder`` (one per CPU kind and precision), in name order."""
+    return [r for r in (_read(p) for p in sorted(folder.glob("*.json"))) if r]
+
+
 def load_results(results_dir: Path) -> list[dict[str, Any]]:
     out = []
     for name, _ in BENCHES.values():
@@ -529,7 +534,7 @@ def other_machines_section(results_dir: Path, shown: list[dict[str, Any]]) -> st
 def quickstart_section(results_dir: Path) -> str:
     """Measured quickstart wall times, one row per CPU kind (``python -m bench.quickstart``)."""
     recs = sorted(
-        (r for r in (_read(p) for p in sorted((results_dir / "quickstart").glob("*.json"))) if r),
+        _records(results_dir / "quickstart"),
         key=lambda r: (r["cpu"]["capability"], r["cpu"]["model"]),
     )
     head = (
@@ -572,9 +577,7 @@ def verbatim_section(results_dir: Path) -> str:
         "(the floor counts that build once per mode, so run the study from a cold prefix cache); "
         "process start-up, baselines and the report are in the whole study's time below.\n\n"
     )
-    recs = [
-        r for r in (_read(p) for p in sorted((results_dir / "verbatim_sweep").glob("*.json"))) if r
-    ]
+    recs = _records(results_dir / "verbatim_sweep")
     if not recs:
         return head + "Not measured yet: run `python -m bench.verbatim_sweep` after the study."
     out = [head.rstrip("\n"), ""]
@@ -619,11 +622,7 @@ def verbatim_section(results_dir: Path) -> str:
 def e2e_section(results_dir: Path) -> str:
     """The verbatim command run as one process, timed end to end (``bench.verbatim_e2e``),
     with its accuracy against the committed study seed by seed."""
-    recs = [
-        r
-        for r in (_read(p) for p in sorted((results_dir / "verbatim_sweep_e2e").glob("*.json")))
-        if r
-    ]
+    recs = _records(results_dir / "verbatim_sweep_e2e")
     if not recs:
         return (
             "**Run as one command: not measured yet** (`python -m bench.verbatim_e2e` runs the "
@@ -984,7 +983,7 @@ def _span(seeds: list[int]) -> str:
 
 def profile_section(results_dir: Path) -> str:
     """Where a training step's time goes (``python -m bench.profile_step``), per CPU kind."""
-    recs = [r for r in (_read(p) for p in sorted((results_dir / "profile").glob("*.json"))) if r]
+    recs = _records(results_dir / "profile")
     if not recs:
         return ""
     out = [
@@ -1055,7 +1054,7 @@ def _matmul_ceiling(r: dict[str, Any]) -> str:
 
 def levers_section(results_dir: Path) -> str:
     """What each measured lever buys on the real step (``python -m bench.levers``)."""
-    recs = [r for r in (_read(p) for p in sorted((results_dir / "levers").glob("*.json"))) if r]
+    recs = _records(results_dir / "levers")
     if not recs:
         return ""
     out = [
