@@ -35,6 +35,9 @@ from bertfreeze.schema import RunRecord
 # lora/bitfit/ia3 on every layer: a training step costs 1.0x / 0.9x / 0.9x of freeze=none's
 # (measured side by side), so about none's 9 min.
 MINUTES_PEFT = 9.0
+# cache-ablation: 20 cached freeze=all runs (seconds each, one cache build) and 20 with the cache
+# off, which run the frozen encoder forward every step (about a third of a none step).
+MINUTES_CACHE_ABLATION = 1.5
 STUDIES_OUT = Path("outputs/studies")
 RESULTS = Path("results")
 RECORDS = "records"  # results/<study>/records/<run>/metrics.json
@@ -178,6 +181,15 @@ STUDIES: dict[str, Study] = {
             " committed mode by mode (50-90 min each)",
             extra_sweeps=("disaster-tweets",),
             by_mode=True,
+        ),
+        Study(
+            "cache-ablation",
+            ("experiment=cache_ablation",),
+            40,
+            MINUTES_CACHE_ABLATION,
+            "freeze=all with the frozen-prefix cache on and off x seeds 0-19: the cache's frozen"
+            " layers run without dropout; does that change accuracy? (cache off ~2 min a run)",
+            baselines=None,
         ),
     )
 }
