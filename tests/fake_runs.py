@@ -138,6 +138,9 @@ def metrics_record(
         },
     }
     for key, value in overrides.items():
+        if key == "config":  # config={"cache.enabled": False}: flattened config keys
+            rec["config"].update(value)
+            continue
         if key in ("lr", "head_lr"):
             rec["config"][f"optim.{key}"] = value
         rec[key] = value

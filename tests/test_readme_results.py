@@ -197,3 +197,40 @@ def test_depth_study_shows_the_curve_in_order_with_neighbouring_steps(tmp_path: 
     )
     assert "![test accuracy vs trainable layers](results/freeze-depth/figure3_layers.png)" in block
     assert "figure4_params" not in block  # embedded only when the report drew it
+
+
+def test_recipe_study_shows_each_arm_and_their_difference(tmp_path: Path) -> None:
+    """A study sweeping one recipe key in one mode (cache-ablation) gets one row per arm, not
+    one pooled row per mode, and the report's recipe_pair test between the arms."""
+    folder = tmp_path / "results" / "cache-ablation"
+    folder.mkdir(parents=True)
+    arms = {"minilm, cache.enabled=False": 0.80, "minilm, cache.enabled=True": 0.81}
+    rows = [
+        {
+            "freeze": "all",
+            "k": None,
+            "seed": s,
+            "test_accuracy": acc + 0.001 * s,
+            "test_f1": 0.7,
+            "family": fam,
+            "group": f"{fam} / all",
+        }
+        for s in range(4)
+        for fam, acc in arms.items()  # the arms interleaved, as a sweep's runs.csv has them
+    ]
+    pd.DataFrame(rows).to_csv(folder / "runs.csv", index=False)
+    (folder / "environment.json").write_text(json.dumps({"git_commit": "abc"}))
+    pair = {
+        **_welch("all", "all", -0.010, 0.003),
+        "kind": "recipe_pair",
+        "a": "minilm, cache.enabled=False / all",
+        "b": "minilm, cache.enabled=True / all",
+    }
+    (folder / "stats.json").write_text(json.dumps([pair]))
+    block = render(tmp_path)
+    assert "| frozen (`all`), `cache.enabled=False` | 4 | 0.801 ± 0.001 |" in block
+    assert "| frozen (`all`), `cache.enabled=True` | 4 | 0.811 ± 0.001 |" in block
+    assert (
+        "| frozen (`all`), `cache.enabled=False` − frozen (`all`), `cache.enabled=True` | -0.010 |"
+        in block
+    )

@@ -282,8 +282,45 @@ def test_varied_recipe_key_goes_into_group_label(tmp_path: Path) -> None:
     md = result.report_md.read_text()
     assert "`lr`" in md and "never pooled" in md
     assert "Learning-rate grid" in md and (tmp_path / "out" / "study_lr_grid.csv").is_file()
-    # lr=2e-05 has no other mode: it is compared with nothing
-    assert all("2e-05" not in e["a"] + e["b"] for e in result.stats)
+    # freeze pairs stay inside a family; lr=2e-05's none is tested only against lr=5e-05's none
+    crossing = [e for e in result.stats if "2e-05" in e["a"] + e["b"]]
+    assert {(e["kind"], e["recipe_key"], e["metric"]) for e in crossing} == {
+        ("recipe_pair", "lr", "accuracy"),
+        ("recipe_pair", "lr", "f1"),
+    }
+    assert all(e["freeze_a"] == e["freeze_b"] == "none" for e in crossing)
+
+
+def test_recipe_pairs_test_one_mode_across_a_swept_recipe_key(tmp_path: Path) -> None:
+    """A sweep over cache.enabled (study cache-ablation) gets Welch tests between its arms;
+    groups that differ in two recipe keys are never paired (the keys would be confounded)."""
+    sweep = tmp_path / "sweep"
+    on, off = {"cache.enabled": True}, {"cache.enabled": False}
+    fake_runs.make_sweep(sweep / "on", modes=("all",), seeds=range(4), config=on)
+    fake_runs.make_sweep(sweep / "off", modes=("all",), seeds=range(4), seed=5, config=off)
+    fake_runs.make_sweep(sweep / "lr2", modes=("all",), seeds=range(4), seed=7, lr=2e-5, config=off)
+    result = build_report(sweep, tmp_path / "out", find_baselines=False, n_boot=N_BOOT)
+    pairs = {(e["a"], e["b"], e["recipe_key"]) for e in result.stats if e["metric"] == "accuracy"}
+    assert pairs == {
+        (
+            "minilm, lr=2e-05, cache.enabled=False / all",
+            "minilm, lr=5e-05, cache.enabled=False / all",
+            "lr",
+        ),
+        (
+            "minilm, lr=5e-05, cache.enabled=False / all",
+            "minilm, lr=5e-05, cache.enabled=True / all",
+            "cache.enabled",
+        ),
+    }
+    e = next(
+        e for e in result.stats if e["metric"] == "accuracy" and e["recipe_key"] == "cache.enabled"
+    )
+    runs = result.runs.set_index("group")["accuracy"]
+    ref = st.ttest_ind(runs[e["a"]], runs[e["b"]], equal_var=False)
+    assert e["kind"] == "recipe_pair" and e["test"] == "welch" and (e["n_a"], e["n_b"]) == (4, 4)
+    assert e["t"] == pytest.approx(ref.statistic) and e["p"] == pytest.approx(ref.pvalue)
+    assert f"**{e['a']} vs {e['b']}**" in result.report_md.read_text()
 
 
 def test_layers_study_and_fold_paired_tests(tmp_path: Path) -> None:

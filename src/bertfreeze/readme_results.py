@@ -33,6 +33,7 @@ STUDY_TITLES = {
     "freeze-depth": "Disaster Tweets — accuracy vs trainable top layers",
     "sms-spam": "SMS Spam — 5 seeds",
     "peft": "Disaster Tweets — parameter-efficient modes beside freezing",
+    "cache-ablation": "Disaster Tweets — `freeze=all` with the frozen-prefix cache on and off",
 }
 
 
@@ -58,6 +59,19 @@ def _label(mode: str) -> str:
     return MODE_LABELS.get(mode, f"`{mode}`")
 
 
+def _arm(group: str, mode: str) -> str:
+    """A mode's label, plus the recipe keys of its group when a study sweeps one (the report's
+    group "minilm, cache.enabled=False / all" -> "frozen (`all`), `cache.enabled=False`")."""
+    family = group.rsplit(" / ", 1)[0]
+    keys = family.split(", ", 1)[1] if ", " in family else ""
+    return _label(mode) + (f", `{keys}`" if keys else "")
+
+
+def _several_recipes(runs: pd.DataFrame) -> bool:
+    """A study that sweeps a recipe key (cache-ablation): its runs fall in several families."""
+    return "family" in runs and runs["family"].nunique() > 1
+
+
 def _is_depth(runs: pd.DataFrame) -> bool:
     """A depth study labels each run with its number of trainable top layers ``k``."""
     return "k" in runs and runs["k"].notna().any()
@@ -74,13 +88,17 @@ def _mode_table(runs: pd.DataFrame) -> list[str]:
         + " test accuracy, mean ± sd | 95% CI | test F1, mean ± sd |",
         "|---|---|" + ("---|" if params else "") + "---|---|---|",
     ]
-    key = ["freeze", "k"] if depth else ["freeze"]
-    groups = runs.groupby(key, dropna=False, sort=False)
+    recipes = _several_recipes(runs)
+    key = ["freeze", "k"] if depth else ["group"] if recipes else ["freeze"]
+    groups = runs.groupby(key, dropna=False, sort=recipes)
     if depth:
         groups = sorted(groups, key=lambda kv: kv[0][1])
     for name, g in groups:
         name = name if isinstance(name, tuple) else (name,)
-        label = _label(str(name[0])) + (f" k={int(name[1])}" if len(name) > 1 else "")
+        if recipes:
+            label = _arm(str(name[0]), str(g["freeze"].iloc[0]))
+        else:
+            label = _label(str(name[0])) + (f" k={int(name[1])}" if len(name) > 1 else "")
         acc, f1 = g["test_accuracy"], g["test_f1"]
         lo, hi = _ci95(acc)
         n_params = f" {int(g['trainable_params'].median()):,} |" if params else ""
@@ -117,10 +135,13 @@ FIGURES = {
 def _pair_entries(
     stats: list[dict[str, Any]], metric: str = "accuracy", paired: bool = False
 ) -> list[dict[str, Any]]:
-    """The stats.json entries the pair table shows: between modes (Welch over seeds), or for a
-    fold-paired study also against the best baseline (Nadeau–Bengio), modes first."""
+    """The stats.json entries the pair table shows: between modes and between the arms of a
+    swept recipe key (Welch over seeds), or for a fold-paired study also against the best
+    baseline (Nadeau–Bengio), modes first."""
     test = "nadeau_bengio" if paired else "welch"
-    kinds = ("freeze_pair", "vs_baseline") if paired else ("freeze_pair",)
+    kinds = (
+        ("freeze_pair", "recipe_pair", "vs_baseline") if paired else ("freeze_pair", "recipe_pair")
+    )
     entries = [
         e
         for e in stats
@@ -166,6 +187,11 @@ def _pair_table(
     for e in entries:
         a = _label(str(e.get("freeze_a")))
         b = _label(str(e.get("freeze_b")))
+        if e.get("kind") == "recipe_pair":
+            a, b = (
+                _arm(str(e["a"]), str(e.get("freeze_a"))),
+                _arm(str(e["b"]), str(e.get("freeze_b"))),
+            )
         if e.get("kind") == "vs_baseline":
             b = f"best baseline ({str(e.get('b', '')).replace(' (baseline)', '')} + LR)"
         lines.append(

@@ -53,11 +53,13 @@ RECIPE_FIELDS: dict[str, str] = {
 }
 # Config keys that vary between runs of one recipe by design, or do not change results.
 # runs.NON_RECIPE_KEYS, plus keys that vary by design (seed, fold, freeze) or do not change
-# results (locations, devices, workers).
+# results (locations, devices, workers). ``cache.enabled`` is kept: with the cache the frozen
+# layers run without dropout (eval mode), so on and off are two recipes (study cache-ablation).
 IGNORED_CONFIG = re.compile(
     "|".join(f"^{re.escape(k)}(\\.|$)" for k in NON_RECIPE_KEYS)
     + r"|(^|\.)(seed|fold|name)$|^freeze\.|^logger|path|dir$|_dir\.|"
-    r"file|cache|hash|num_workers|eval_batch_size|devices|accelerator|pretrained|run_name|tags|"
+    r"file|cache(?!\.enabled$)|hash|num_workers|eval_batch_size|devices|accelerator|pretrained|"
+    r"run_name|tags|"
     r"^compile$|log_every_n_steps",
 )
 

@@ -4,6 +4,11 @@
   parameter-efficient ones (lora, bitfit, ia3) included, in the same Holm family:
   ``a`` = the mode with more trainable parameters, ``b`` = fewer, so ``mean_diff > 0`` means
   training more of the encoder helped. Unpaired Welch test over seeds.
+* Across families (``kind: recipe_pair``): one freeze mode of one dataset and backbone under two
+  recipes that differ in exactly one varied key (``recipe_key``), e.g. a sweep over
+  ``cache.enabled`` or ``model.pooling``; ``a``/``b`` in family order. Without these a sweep over
+  a recipe key reported each value's groups side by side but never tested them against each
+  other. Same tests as freeze pairs (Welch over seeds; fold-paired for CV runs).
 * Each BERT group vs the best baseline (best feature set by mean accuracy): Welch test of the
   BERT per-seed scores against the baseline per-fold scores. These are different resampling
   units (seeds on one split vs CV folds), so the test is indicative only.
@@ -27,7 +32,7 @@ import pandas as pd
 from scipy import stats as st
 
 from bertfreeze import stats
-from bertfreeze.report.collect import Baselines, group_order
+from bertfreeze.report.collect import Baselines, group_order, key_label
 
 
 def _freeze_pairs(runs: pd.DataFrame) -> list[tuple[str, str]]:
@@ -38,6 +43,27 @@ def _freeze_pairs(runs: pd.DataFrame) -> list[tuple[str, str]]:
     for lo, hi in itertools.combinations(order, 2):
         if fam[lo] == fam[hi]:
             pairs.append((hi, lo))
+    return pairs
+
+
+def _recipe_pairs(runs: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """(a, b, key): groups of the same dataset, backbone and freeze mode whose families differ
+    in exactly one varied recipe key (pairs differing in two keys would confound them)."""
+    keys = list(runs.attrs.get("varied_keys") or [])
+    if not keys:
+        return []
+    first = runs.drop_duplicates("group").set_index("group")
+    order = [g for g in group_order(runs) if g in first.index]
+    pairs: list[tuple[str, str, str]] = []
+    for a, b in itertools.combinations(order, 2):
+        ra, rb = first.loc[a], first.loc[b]
+        if ra["family"] == rb["family"] or any(
+            str(ra[c]) != str(rb[c]) for c in ("data_name", "backbone", "freeze")
+        ):
+            continue
+        differ = [k for k in keys if str(ra[k]) != str(rb[k])]
+        if len(differ) == 1:
+            pairs.append((a, b, differ[0]))
     return pairs
 
 
@@ -104,7 +130,8 @@ def compare_all(
     """Every comparison as a list of stats.json records (see module doc)."""
     records: list[dict[str, Any]] = []
     info = runs.drop_duplicates("group").set_index("group")
-    pairs = _freeze_pairs(runs)
+    pairs = [(a, b, "freeze_pair", None) for a, b in _freeze_pairs(runs)]
+    pairs += [(a, b, "recipe_pair", key) for a, b, key in _recipe_pairs(runs)]
     best = baselines.best("accuracy") if baselines is not None else None
     several_datasets = bool(runs.attrs.get("several_datasets"))
     base_data = baselines.data_name if baselines is not None else None
@@ -128,7 +155,8 @@ def compare_all(
         }
 
     for metric in metrics:
-        for a, b in pairs:
+        for a, b, kind, key in pairs:
+            extra = {"recipe_key": key_label(key)} if key else {}
             # Holdout runs (one per seed) are independent: Welch. CV runs (seed x fold) are not:
             # runs on the same fold share their test rows, so they are compared only as per-fold
             # means, fold-paired (Nadeau-Bengio below), never pooled into a Welch test.
@@ -136,7 +164,7 @@ def compare_all(
             va = runs.loc[(runs["group"] == a) & holdout, metric].dropna()
             vb = runs.loc[(runs["group"] == b) & holdout, metric].dropna()
             if len(va) and len(vb):
-                rec = {"a": a, "b": b, "metric": metric, **common(a, b, "freeze_pair")}
+                rec = {"a": a, "b": b, "metric": metric, **common(a, b, kind), **extra}
                 rec |= stats.compare_groups(
                     va, vb, alpha=alpha, power=power, n_boot=n_boot, seed=seed
                 )
@@ -156,7 +184,7 @@ def compare_all(
                     power=power,
                 )
                 if nb:
-                    nb |= {"a": a, "b": b, "metric": metric, **common(a, b, "freeze_pair")}
+                    nb |= {"a": a, "b": b, "metric": metric, **common(a, b, kind), **extra}
                     nb |= {"units_a": "folds", "units_b": "folds"}
                     records.append(nb)
         if baselines is None or best is None or metric not in baselines.folds:
