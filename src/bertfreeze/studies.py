@@ -36,8 +36,9 @@ from bertfreeze.schema import RunRecord
 # (measured side by side), so about none's 9 min.
 MINUTES_PEFT = 9.0
 # cache-ablation: 20 cached freeze=all runs (seconds each, one cache build) and 20 with the cache
-# off, which run the frozen encoder forward every step (about a third of a none step).
-MINUTES_CACHE_ABLATION = 1.5
+# off, which run the frozen encoder forward every step: 2.7 min each on 2 AVX512 EPYC cores at
+# fp32 (measured), and the fp32 step is 2.1x slower on 2 AVX2 cores (bench/results/profile).
+MINUTES_CACHE_ABLATION = 2.8
 STUDIES_OUT = Path("outputs/studies")
 RESULTS = Path("results")
 RECORDS = "records"  # results/<study>/records/<run>/metrics.json
@@ -188,7 +189,7 @@ STUDIES: dict[str, Study] = {
             40,
             MINUTES_CACHE_ABLATION,
             "freeze=all with the frozen-prefix cache on and off x seeds 0-19: the cache's frozen"
-            " layers run without dropout; does that change accuracy? (cache off ~2 min a run)",
+            " layers run without dropout; does that change accuracy? (cache off ~5 min a run)",
             baselines=None,
         ),
     )
