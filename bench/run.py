@@ -100,10 +100,13 @@ def git_state() -> dict[str, Any]:
 
 
 def cpu_record(precision: Any) -> dict[str, Any]:
+    from bertfreeze.precision import cpu_bf16_isa
+
     return {
         "model": cpu_model(),
         "capability": precision.cpu_capability,
         "native_bf16": precision.native_bf16,
+        "bf16_isa": cpu_bf16_isa(),  # AMX or AVX512_BF16 alone: same capability, other speed
     }
 
 

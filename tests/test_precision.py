@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
@@ -83,3 +84,26 @@ def test_machine_tag_tells_native_bf16_apart() -> None:
     AVX512, and one must not overwrite the other's record."""
     tags = {P.PrecisionChoice("auto", "32-true", "cpu", "AVX512", n).machine_tag for n in (0, 1)}
     assert tags == {"AVX512", "AVX512-bf16"}
+
+
+@pytest.mark.parametrize(
+    "flags, isa",
+    [({"avx2"}, []), ({"avx512f", "avx512_bf16"}, ["avx512_bf16"]), ({"amx_bf16"}, ["amx_bf16"])],
+)
+def test_records_name_which_bf16_isa(monkeypatch: pytest.MonkeyPatch, flags, isa) -> None:
+    """AMX and AVX512_BF16 both read as capability AVX512 with native bf16, at several-fold
+    different bf16 speeds: the run record, a study's environment.json and a bench record name
+    which one the CPU had."""
+    from bench.run import cpu_record
+    from bertfreeze.studies import environment
+
+    monkeypatch.setattr(P, "_cpuinfo_flags", lambda: flags)
+    P.cpu_native_bf16.cache_clear()
+    try:
+        assert P.cpu_bf16_isa() == isa
+        choice = P.resolve_precision("auto", "cpu")
+        assert cpu_record(choice)["bf16_isa"] == isa
+        env = environment(pd.DataFrame({"precision": ["32-true"], "wall_time_s": [1.0]}), 1.0, {})
+        assert env["cpu_bf16_isa"] == isa and env["cpu_native_bf16"] is bool(isa)
+    finally:
+        P.cpu_native_bf16.cache_clear()

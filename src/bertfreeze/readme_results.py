@@ -262,7 +262,12 @@ def _distinct(diff: float, mde: float) -> tuple[str, str]:
 def _machine(e: dict[str, Any]) -> str:
     """Model, torch's capability and native bf16: two CPUs can both report ``AVX512`` and differ
     in bf16 (AMX), which decides what ``precision: auto`` picks and every timing."""
-    bf16 = ", native bf16" if e.get("cpu_native_bf16") else ""
+    isa = (
+        " (" + ", ".join(f.upper() for f in e["cpu_bf16_isa"]) + ")"
+        if e.get("cpu_bf16_isa")
+        else ""
+    )
+    bf16 = f", native bf16{isa}" if e.get("cpu_native_bf16") else ""
     return f"{e.get('cpu_model')} ({e.get('cpu_capability')}{bf16}, {e.get('cores')} cores)"
 
 

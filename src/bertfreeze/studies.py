@@ -487,7 +487,7 @@ def environment(
     ``git_commit`` is the commit the runs recorded (not the one exporting them); several
     commits are listed in ``run_commits``, so a study resumed across commits says so.
     """
-    from bertfreeze.precision import cpu_capability, cpu_native_bf16
+    from bertfreeze.precision import cpu_bf16_isa, cpu_capability, cpu_native_bf16
     from bertfreeze.runs import git_commit, versions
 
     commits = sorted(set(run_commits or []))
@@ -499,6 +499,7 @@ def environment(
         "cpu_model": cpu_model(),
         "cpu_capability": cpu_capability(),
         "cpu_native_bf16": cpu_native_bf16(),
+        "cpu_bf16_isa": cpu_bf16_isa(),
         "cores": os.cpu_count(),
         "precision": sorted({str(p) for p in runs["precision"].dropna()}),
         "n_runs": len(runs),

@@ -33,7 +33,12 @@ from bertfreeze.errors import UserError
 from bertfreeze.freeze import FreezePlan, count_parameters
 from bertfreeze.lit_module import ClassifierModule
 from bertfreeze.model import resolve_pretrained
-from bertfreeze.precision import PrecisionChoice, resolve_cache_bf16, resolve_precision
+from bertfreeze.precision import (
+    PrecisionChoice,
+    cpu_bf16_isa,
+    resolve_cache_bf16,
+    resolve_precision,
+)
 from bertfreeze.schema import RunRecord, metric_block
 from bertfreeze.splits import Split, make_split
 
@@ -268,6 +273,7 @@ def metrics_record(
         "precision_requested": precision.requested,
         "cpu_capability": precision.cpu_capability,
         "native_bf16": precision.native_bf16,
+        "cpu_bf16_isa": cpu_bf16_isa(),
         "cache": cached,
         "trainable_params": params[0],
         "total_params": params[1],
