@@ -254,3 +254,29 @@ def test_a_pooled_report_reads_the_other_study_from_its_committed_records(
         frozenset(("none", "last2")),
     }
     assert len(list(side.records_dir.glob("*/metrics.json"))) == 3  # its own runs only
+
+
+def test_a_call_that_trains_nothing_keeps_the_measured_study_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Re-reporting a finished study (or one whose sweep was copied in from the clone that ran
+    it) must not overwrite its end-to-end time with the seconds the re-report took; a call that
+    finishes a run measures anew."""
+    study = _demo(tmp_path, monkeypatch)
+    for freeze in ("all", "none"):
+        for seed in range(2):
+            _run(study, freeze, seed, tmp_path)
+    studies.export(study, 1234.0)
+    new_run: list[tuple[str, int]] = []
+
+    def step(title: str, cmd: list[str]) -> None:
+        for freeze, seed in new_run:
+            _run(study, freeze, seed, tmp_path)
+
+    monkeypatch.setattr(studies, "_step", step)
+    env = study.results_dir / "environment.json"
+    studies.run_study(study, [])
+    assert json.loads(env.read_text())["study_wall_time_s"] == 1234.0
+    new_run.append(("all", 2))
+    studies.run_study(study, [])
+    assert json.loads(env.read_text())["study_wall_time_s"] < 1234.0

@@ -312,7 +312,7 @@ def _study_block(name: str, folder: Path) -> list[str]:
         )
         out += [
             "",
-            f"{shown} is corrected in one family of {len(family)} tests: every pair{vs_base}; "
+            f"{shown} is corrected in one family of {len(family)} test{'s' if len(family) != 1 else ''}: every pair{vs_base}; "
             f"all are in [stats.json](results/{name}/stats.json) and the "
             f"[report](results/{name}/report.md).",
         ]

@@ -685,6 +685,9 @@ def run_study(study: Study, extra: list[str]) -> Path:
         )
     if not study.sweep:
         return export(study, time.perf_counter() - t0)
+    # A call that trains nothing (every run already finished: a re-report, or a sweep copied in
+    # from the clone that ran it) keeps the study's measured wall time instead of its own seconds.
+    finished_before = set(_records_by_run(study.sweep_dir))
     pools = ",".join(repr(str(STUDIES[s].sweep_dir)) for s in study.reuse)
     reuse = [f"reuse_from=[{pools}]"] if study.reuse else []
     sweep = sweep_overrides(study, extra)
@@ -724,7 +727,8 @@ def run_study(study: Study, extra: list[str]) -> Path:
         else:
             report_cmd.append("find_baselines=false")
         _step(f"{study.name}: report", report_cmd)
-    return export(study, time.perf_counter() - t0)
+    trained = set(_records_by_run(study.sweep_dir)) != finished_before
+    return export(study, time.perf_counter() - t0 if trained else None)
 
 
 def _gather_pooled(study: Study, sweeps: list[Path]) -> None:
