@@ -234,3 +234,18 @@ def test_recipe_study_shows_each_arm_and_their_difference(tmp_path: Path) -> Non
         "| frozen (`all`), `cache.enabled=False` − frozen (`all`), `cache.enabled=True` | -0.010 |"
         in block
     )
+
+
+def test_footer_names_the_bf16_instruction_set_when_recorded() -> None:
+    from bertfreeze.readme_results import _machine
+
+    epyc = {
+        "cpu_model": "AMD EPYC",
+        "cpu_capability": "AVX512",
+        "cpu_native_bf16": True,
+        "cores": 2,
+    }
+    assert _machine({**epyc, "cpu_bf16_isa": ["avx512_bf16"]}) == (
+        "AMD EPYC (AVX512, native bf16: AVX512_BF16, 2 cores)"
+    )
+    assert _machine(epyc) == "AMD EPYC (AVX512, native bf16, 2 cores)"  # older files

@@ -252,6 +252,10 @@ def _backbones(runs: pd.DataFrame) -> str:
     )
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _distinct(diff: float, mde: float) -> tuple[str, str]:
     """A difference and the MDE it is below, with a fourth decimal where three would print the
     same number ("+0.009 is below the 0.009" reads as a contradiction)."""
@@ -262,11 +266,7 @@ def _distinct(diff: float, mde: float) -> tuple[str, str]:
 def _machine(e: dict[str, Any]) -> str:
     """Model, torch's capability and native bf16: two CPUs can both report ``AVX512`` and differ
     in bf16 (AMX), which decides what ``precision: auto`` picks and every timing."""
-    isa = (
-        " (" + ", ".join(f.upper() for f in e["cpu_bf16_isa"]) + ")"
-        if e.get("cpu_bf16_isa")
-        else ""
-    )
+    isa = ": " + ", ".join(f.upper() for f in e["cpu_bf16_isa"]) if e.get("cpu_bf16_isa") else ""
     bf16 = f", native bf16{isa}" if e.get("cpu_native_bf16") else ""
     return f"{e.get('cpu_model')} ({e.get('cpu_capability')}{bf16}, {e.get('cores')} cores)"
 
@@ -312,7 +312,8 @@ def _study_block(name: str, folder: Path) -> list[str]:
         )
         out += [
             "",
-            f"{shown} is corrected in one family of {len(family)} test{'s' if len(family) != 1 else ''}: every pair{vs_base}; "
+            f"{shown} is corrected in one family of {_count(len(family), 'test')}: "
+            f"every pair{vs_base}; "
             f"all are in [stats.json](results/{name}/stats.json) and the "
             f"[report](results/{name}/report.md).",
         ]
