@@ -34,6 +34,7 @@ STUDY_TITLES = {
     "sms-spam": "SMS Spam — 5 seeds",
     "peft": "Disaster Tweets — parameter-efficient modes beside freezing",
     "cache-ablation": "Disaster Tweets — `freeze=all` with the frozen-prefix cache on and off",
+    "cache-ablation-last2": "Disaster Tweets — `freeze=last2` with the frozen-prefix cache on and off",
 }
 
 

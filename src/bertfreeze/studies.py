@@ -192,6 +192,15 @@ STUDIES: dict[str, Study] = {
             " layers run without dropout; does that change accuracy? (cache off ~5 min a run)",
             baselines=None,
         ),
+        Study(
+            "cache-ablation-last2",
+            ("experiment=cache_ablation", "freeze=last2", "seed=range(10)"),
+            20,
+            4.0,
+            "the same for freeze=last2 (the cache holds its 4 frozen bottom layers) x seeds 0-9,"
+            " the paper's sweep's seeds: ~1.5 min (on) and ~2.5 min (off) a run on 2 AVX512 cores",
+            baselines=None,
+        ),
     )
 }
 
