@@ -70,7 +70,7 @@ with these lines (every JSON records the git commit, CPU model,
 
 
 # -- loading ------------------------------------------------------------------------------------
-def _read(path: Path) -> dict[str, Any] | None:
+def _read(path: Path) -> Any:
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
@@ -959,27 +959,20 @@ def _more_seeds_block(rec: dict[str, Any]) -> list[str]:
         if flagged
         else "Pooled, no difference is significant (Welch, two-sided, uncorrected, p ≥ 0.05)."
     )
-    return [
-        *_more_seeds_head(extra, pooled, seeds, commits, when),
-        *_trainer_mode_rows({"modes": rows}),
-        "",
-        verdict,
-        "",
-        *_cache_ablation_note(pooled, extra["runs"][0]["settings"]["precision"]),
-    ]
-
-
-def _more_seeds_head(
-    extra: dict[str, Any], pooled: dict[str, Any], seeds: list[int], commits: list[str], when: str
-) -> list[str]:
+    precision = extra["runs"][0]["settings"]["precision"]
     return [
         f"**More seeds for {', '.join(f'`{m}`' for m in pooled)}** (`python -m bench.trainer_sweep "
-        f"--interleave --precision {extra['runs'][0]['settings']['precision']} --modes "
+        f"--interleave --precision {precision} --modes "
         f"{','.join(pooled)} --seeds {_span(seeds)} --out bench/results/trainer_sweep/{MORE_SEEDS}`"
         f", on the same kind of CPU; runs {when} at {', '.join(commits)}): the same runs on new seeds, each side "
         "interleaved as above. The new seeds alone test the gap seen on the first ten without "
         "reusing them; the pool is the better estimate. Neither enters the 30-run ratio above.",
         "",
+        *_trainer_mode_rows({"modes": rows}),
+        "",
+        verdict,
+        "",
+        *_cache_ablation_note(pooled, precision),
     ]
 
 
@@ -991,14 +984,10 @@ def _cache_ablation_note(pooled: dict[str, Any], precision: str) -> list[str]:
     tests the cache's one semantic difference (frozen layers without dropout) is there: its
     cache-on minus cache-off difference beside the gap."""
     gap = (pooled.get("all") or {}).get("difference")
-    try:
-        stats = json.loads((CACHE_ABLATION / "stats.json").read_text())
-    except (OSError, ValueError):
-        return []
     e = next(
         (
             x
-            for x in stats
+            for x in _read(CACHE_ABLATION / "stats.json") or []
             if x.get("kind") == "recipe_pair"
             and x.get("recipe_key") == "cache.enabled"
             and x.get("metric") == "accuracy"

@@ -53,9 +53,8 @@ def _recipe_pairs(runs: pd.DataFrame) -> list[tuple[str, str, str]]:
     if not keys:
         return []
     first = runs.drop_duplicates("group").set_index("group")
-    order = [g for g in group_order(runs) if g in first.index]
     pairs: list[tuple[str, str, str]] = []
-    for a, b in itertools.combinations(order, 2):
+    for a, b in itertools.combinations(group_order(runs), 2):
         ra, rb = first.loc[a], first.loc[b]
         if ra["family"] == rb["family"] or any(
             str(ra[c]) != str(rb[c]) for c in ("data_name", "backbone", "freeze")
