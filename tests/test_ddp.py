@@ -12,11 +12,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch.distributed as dist
+from hydra import compose, initialize_config_dir
 from tiny_bert import run_cli, tiny_overrides
 
 from bertfreeze import datamodule
 from bertfreeze.datamodule import BucketBatchSampler
-from bertfreeze.paths import REPO_ROOT
+from bertfreeze.paths import CONF_DIR, REPO_ROOT
+from bertfreeze.train_task import fit_callbacks
+from bertfreeze.worker_exit import ReleaseProcessGroup
 
 
 class FakeDist:
@@ -70,6 +74,28 @@ def test_train_batches_are_sharded_with_equal_counts(monkeypatch: pytest.MonkeyP
     assert len(per_rank[0]) == len(per_rank[1]) == 4
     seen = {i for batches in per_rank for b in batches for i in b}
     assert seen == set(range(100))  # every row trains each epoch (one batch repeats to even out)
+
+
+def test_spawned_workers_release_their_process_group(tmp_path: Path) -> None:
+    # gloo torn down by the interpreter's exit can abort a worker after a finished fit (SIGABRT)
+    out = f"paths.output_dir={tmp_path}"
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        spawn = compose("train", [out, "trainer=ddp", "trainer.strategy=ddp_spawn"])
+        launch = compose("train", [out, "trainer=ddp"])  # one group for fit/validate/test: keep it
+        single = compose("train", [out])
+    assert [type(c) for c in fit_callbacks(spawn)].count(ReleaseProcessGroup) == 1
+    assert not any(isinstance(c, ReleaseProcessGroup) for c in fit_callbacks(launch))
+    assert not any(isinstance(c, ReleaseProcessGroup) for c in fit_callbacks(single))
+
+    dist.init_process_group(
+        "gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1
+    )
+    try:
+        ReleaseProcessGroup().teardown(None, None, "fit")
+        assert not dist.is_initialized()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
 
 
 # --- two processes on CPU ------------------------------------------------------------------------

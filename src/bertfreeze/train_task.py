@@ -41,6 +41,7 @@ from bertfreeze.precision import (
 )
 from bertfreeze.schema import RunRecord, metric_block
 from bertfreeze.splits import Split, make_split
+from bertfreeze.worker_exit import ReleaseProcessGroup
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +142,16 @@ def spawns_workers(cfg: DictConfig) -> bool:
     return any(word in name for word in ("spawn", "fork", "notebook"))
 
 
+def fit_callbacks(cfg: DictConfig) -> list[Any]:
+    """The config's callbacks plus the ones a run's own settings call for."""
+    callbacks = instantiate_all(cfg.get("callbacks"))
+    if not cfg.trainer.enable_progress_bar:  # quiet: one live line per run instead of bars
+        callbacks.append(EpochProgressLine(run_label(cfg.freeze.name, cfg.seed, cfg.get("fold"))))
+    if spawns_workers(cfg):
+        callbacks.append(ReleaseProcessGroup())
+    return callbacks
+
+
 @dataclass
 class FitResult:
     """What a fit + final validation/test leaves behind."""
@@ -183,11 +194,8 @@ def fit_and_score(
 ) -> FitResult:
     """Fit (model selection on validation only), then score val and test once with the best weights."""
     loggers = instantiate_all(cfg.get("logger"))
-    callbacks = instantiate_all(cfg.get("callbacks"))
-    if not cfg.trainer.enable_progress_bar:  # quiet: one live line per run instead of bars
-        callbacks.append(EpochProgressLine(run_label(cfg.freeze.name, cfg.seed, cfg.get("fold"))))
     trainer: L.Trainer = hydra.utils.instantiate(
-        cfg.trainer, logger=loggers or False, callbacks=callbacks
+        cfg.trainer, logger=loggers or False, callbacks=fit_callbacks(cfg)
     )
     t0 = time.perf_counter()
     trainer.fit(module, datamodule=dm, ckpt_path=str(resume) if resume else None)
