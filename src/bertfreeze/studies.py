@@ -36,9 +36,12 @@ from bertfreeze.schema import RunRecord
 # (measured side by side), so about none's 9 min.
 MINUTES_PEFT = 9.0
 # cache-ablation: 20 cached freeze=all runs (seconds each, one cache build) and 20 with the cache
-# off, which run the frozen encoder forward every step: 2.7 min each on 2 AVX512 EPYC cores at
-# fp32 (measured), and the fp32 step is 2.1x slower on 2 AVX2 cores (bench/results/profile).
-MINUTES_CACHE_ABLATION = 2.8
+# off, which run the frozen encoder forward every step: 2.1 min each on 2 AVX512_BF16 EPYC cores
+# at fp32 (results/cache-ablation/runs.csv), and the fp32 step is 2.1x slower on 2 AVX2 cores
+# (bench/results/profile): ~4.4 min off, so ~2.3 min a run on average. cache-ablation-last2:
+# 1.5 (on) and 2.8 (off) min on that EPYC (its runs.csv), so ~4.5 min a run on AVX2.
+MINUTES_CACHE_ABLATION = 2.3
+MINUTES_CACHE_ABLATION_LAST2 = 4.5
 STUDIES_OUT = Path("outputs/studies")
 RESULTS = Path("results")
 RECORDS = "records"  # results/<study>/records/<run>/metrics.json
@@ -189,14 +192,15 @@ STUDIES: dict[str, Study] = {
             40,
             MINUTES_CACHE_ABLATION,
             "freeze=all with the frozen-prefix cache on and off x seeds 0-19: the cache's frozen"
-            " layers run without dropout; does that change accuracy? (cache off ~5 min a run)",
+            " layers run without dropout; does that change accuracy? (cache off ~2 min a run on"
+            " 2 AVX512 cores, ~4.4 on AVX2)",
             baselines=None,
         ),
         Study(
             "cache-ablation-last2",
             ("experiment=cache_ablation", "freeze=last2"),
             40,
-            4.0,
+            MINUTES_CACHE_ABLATION_LAST2,
             "the same for freeze=last2 (the cache holds its 4 frozen bottom layers) x seeds 0-19"
             " (0-9 first; 10-19 replicate them): ~1.5 min (on) and ~2.8 min (off) a run on 2"
             " AVX512 cores",
