@@ -16,7 +16,7 @@ import torch.distributed as dist
 from hydra import compose, initialize_config_dir
 from tiny_bert import run_cli, tiny_overrides
 
-from bertfreeze import datamodule
+from bertfreeze import datamodule, worker_exit
 from bertfreeze.datamodule import BucketBatchSampler
 from bertfreeze.paths import CONF_DIR, REPO_ROOT
 from bertfreeze.train_task import fit_callbacks
@@ -76,6 +76,12 @@ def test_train_batches_are_sharded_with_equal_counts(monkeypatch: pytest.MonkeyP
     assert seen == set(range(100))  # every row trains each epoch (one batch repeats to even out)
 
 
+def group(tmp_path: Path) -> None:
+    dist.init_process_group(
+        "gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1
+    )
+
+
 def test_spawned_workers_release_their_process_group(tmp_path: Path) -> None:
     # gloo torn down by the interpreter's exit can abort a worker after a finished fit (SIGABRT)
     out = f"paths.output_dir={tmp_path}"
@@ -83,19 +89,37 @@ def test_spawned_workers_release_their_process_group(tmp_path: Path) -> None:
         spawn = compose("train", [out, "trainer=ddp", "trainer.strategy=ddp_spawn"])
         launch = compose("train", [out, "trainer=ddp"])  # one group for fit/validate/test: keep it
         single = compose("train", [out])
-    assert [type(c) for c in fit_callbacks(spawn)].count(ReleaseProcessGroup) == 1
-    assert not any(isinstance(c, ReleaseProcessGroup) for c in fit_callbacks(launch))
-    assert not any(isinstance(c, ReleaseProcessGroup) for c in fit_callbacks(single))
+    for cfg, when in ((spawn, "fit_end"), (launch, "exit"), (single, "exit")):
+        release = [c for c in fit_callbacks(cfg) if isinstance(c, ReleaseProcessGroup)]
+        assert [c.when for c in release] == [when]
 
-    dist.init_process_group(
-        "gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1
-    )
+    group(tmp_path)
     try:
-        ReleaseProcessGroup().teardown(None, None, "fit")
+        ReleaseProcessGroup("exit").teardown(None, None, "fit")
+        assert dist.is_initialized()  # a launched rank keeps its group for validate/test
+        ReleaseProcessGroup("fit_end").teardown(None, None, "fit")
         assert not dist.is_initialized()
     finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
+        worker_exit.destroy_process_group()
+
+
+def test_launched_ranks_release_their_process_group_at_exit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hooks: list = []
+    monkeypatch.setattr(worker_exit.atexit, "register", hooks.append)
+    monkeypatch.setattr(worker_exit, "_EXIT_HOOK_REGISTERED", False)
+    ReleaseProcessGroup("exit").setup(None, None, "fit")
+    assert hooks == []  # no process group: nothing to release
+    group(tmp_path)
+    try:
+        ReleaseProcessGroup("exit").setup(None, None, "fit")
+        ReleaseProcessGroup("exit").setup(None, None, "validate")
+        assert len(hooks) == 1  # once per process, however many stages
+        hooks[0]()
+        assert not dist.is_initialized()
+    finally:
+        worker_exit.destroy_process_group()
 
 
 # --- two processes on CPU ------------------------------------------------------------------------

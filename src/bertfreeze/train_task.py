@@ -147,8 +147,8 @@ def fit_callbacks(cfg: DictConfig) -> list[Any]:
     callbacks = instantiate_all(cfg.get("callbacks"))
     if not cfg.trainer.enable_progress_bar:  # quiet: one live line per run instead of bars
         callbacks.append(EpochProgressLine(run_label(cfg.freeze.name, cfg.seed, cfg.get("fold"))))
-    if spawns_workers(cfg):
-        callbacks.append(ReleaseProcessGroup())
+    # a process group (if any) is released by its rank, not by the interpreter's exit
+    callbacks.append(ReleaseProcessGroup("fit_end" if spawns_workers(cfg) else "exit"))
     return callbacks
 
 
