@@ -35,6 +35,9 @@ STUDY_TITLES = {
     "peft": "Disaster Tweets — parameter-efficient modes beside freezing",
     "cache-ablation": "Disaster Tweets — `freeze=all` with the frozen-prefix cache on and off",
     "cache-ablation-last2": "Disaster Tweets — `freeze=last2` with the frozen-prefix cache on and off",
+    "cache-ablation-top1": (
+        "Disaster Tweets — `freeze=top_k freeze.k=1` with the frozen-prefix cache on and off"
+    ),
 }
 
 

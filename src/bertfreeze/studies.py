@@ -42,6 +42,7 @@ MINUTES_PEFT = 9.0
 # 1.5 (on) and 2.8 (off) min on that EPYC (its runs.csv), so ~4.5 min a run on AVX2.
 MINUTES_CACHE_ABLATION = 2.3
 MINUTES_CACHE_ABLATION_LAST2 = 4.5
+MINUTES_CACHE_ABLATION_TOP1 = 3.7  # top_k k=1: ~1 (on) and ~2.5 (off) min on that EPYC, x2.1
 STUDIES_OUT = Path("outputs/studies")
 RESULTS = Path("results")
 RECORDS = "records"  # results/<study>/records/<run>/metrics.json
@@ -204,6 +205,16 @@ STUDIES: dict[str, Study] = {
             "the same for freeze=last2 (the cache holds its 4 frozen bottom layers) x seeds 0-19"
             " (0-9 first; 10-19 replicate them): ~1.5 min (on) and ~2.8 min (off) a run on 2"
             " AVX512 cores",
+            baselines=None,
+        ),
+        Study(
+            "cache-ablation-top1",
+            ("experiment=cache_ablation", "freeze=top_k", "freeze.k=1", "seed=range(10)"),
+            20,
+            MINUTES_CACHE_ABLATION_TOP1,
+            "the same for freeze=top_k freeze.k=1 (the cache holds 5 of MiniLM's 6 layers) x"
+            " seeds 0-9 (the session's time fixed 10): ~1 min (on) and ~2.5 min (off) a run on"
+            " 2 AVX512 cores",
             baselines=None,
         ),
     )
