@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from bertfreeze.readme_results import BEGIN, END, current_block, render, update_readme
 
@@ -199,21 +200,27 @@ def test_depth_study_shows_the_curve_in_order_with_neighbouring_steps(tmp_path: 
     assert "figure4_params" not in block  # embedded only when the report drew it
 
 
-def test_recipe_study_shows_each_arm_and_their_difference(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("mode", "k", "label"), [("all", None, "frozen (`all`)"), ("top1", 1, "`top1`")]
+)
+def test_recipe_study_shows_each_arm_and_their_difference(
+    tmp_path: Path, mode: str, k: int | None, label: str
+) -> None:
     """A study sweeping one recipe key in one mode (cache-ablation) gets one row per arm, not
-    one pooled row per mode, and the report's recipe_pair test between the arms."""
+    one pooled row per mode, and the report's recipe_pair test between the arms — also when
+    its one mode is a depth (``top_k``, k=1: cache-ablation-top1), which is no depth curve."""
     folder = tmp_path / "results" / "cache-ablation"
     folder.mkdir(parents=True)
     arms = {"minilm, cache.enabled=False": 0.80, "minilm, cache.enabled=True": 0.81}
     rows = [
         {
-            "freeze": "all",
-            "k": None,
+            "freeze": mode,
+            "k": k,
             "seed": s,
             "test_accuracy": acc + 0.001 * s,
             "test_f1": 0.7,
             "family": fam,
-            "group": f"{fam} / all",
+            "group": f"{fam} / {mode}",
         }
         for s in range(4)
         for fam, acc in arms.items()  # the arms interleaved, as a sweep's runs.csv has them
@@ -221,19 +228,17 @@ def test_recipe_study_shows_each_arm_and_their_difference(tmp_path: Path) -> Non
     pd.DataFrame(rows).to_csv(folder / "runs.csv", index=False)
     (folder / "environment.json").write_text(json.dumps({"git_commit": "abc"}))
     pair = {
-        **_welch("all", "all", -0.010, 0.003),
+        **_welch(mode, mode, -0.010, 0.003),
         "kind": "recipe_pair",
-        "a": "minilm, cache.enabled=False / all",
-        "b": "minilm, cache.enabled=True / all",
+        "a": f"minilm, cache.enabled=False / {mode}",
+        "b": f"minilm, cache.enabled=True / {mode}",
     }
     (folder / "stats.json").write_text(json.dumps([pair]))
     block = render(tmp_path)
-    assert "| frozen (`all`), `cache.enabled=False` | 4 | 0.801 ± 0.001 |" in block
-    assert "| frozen (`all`), `cache.enabled=True` | 4 | 0.811 ± 0.001 |" in block
-    assert (
-        "| frozen (`all`), `cache.enabled=False` − frozen (`all`), `cache.enabled=True` | -0.010 |"
-        in block
-    )
+    assert f"| {label}, `cache.enabled=False` | 4 | 0.801 ± 0.001 |" in block
+    assert f"| {label}, `cache.enabled=True` | 4 | 0.811 ± 0.001 |" in block
+    assert f"| {label}, `cache.enabled=False` − {label}, `cache.enabled=True` | -0.010 |" in block
+    assert "neighbouring depths" not in block
 
 
 def test_footer_names_the_bf16_instruction_set_when_recorded() -> None:

@@ -77,8 +77,10 @@ def _several_recipes(runs: pd.DataFrame) -> bool:
 
 
 def _is_depth(runs: pd.DataFrame) -> bool:
-    """A depth study labels each run with its number of trainable top layers ``k``."""
-    return "k" in runs and runs["k"].notna().any()
+    """A depth study labels each run with its number of trainable top layers ``k`` and runs
+    several of them. One depth under several recipes (cache-ablation-top1) is a recipe study:
+    pooling its arms into one row per depth would hide the comparison it was run for."""
+    return "k" in runs and runs["k"].nunique() > 1
 
 
 def _mode_table(runs: pd.DataFrame) -> list[str]:

@@ -40,9 +40,10 @@ MINUTES_PEFT = 9.0
 # at fp32 (results/cache-ablation/runs.csv), and the fp32 step is 2.1x slower on 2 AVX2 cores
 # (bench/results/profile): ~4.4 min off, so ~2.3 min a run on average. cache-ablation-last2:
 # 1.5 (on) and 2.8 (off) min on that EPYC (its runs.csv), so ~4.5 min a run on AVX2.
+# cache-ablation-top1: 0.8 (on) and 2.3 (off) min on that EPYC (its runs.csv), so ~3.2 on AVX2.
 MINUTES_CACHE_ABLATION = 2.3
 MINUTES_CACHE_ABLATION_LAST2 = 4.5
-MINUTES_CACHE_ABLATION_TOP1 = 3.7  # top_k k=1: ~1 (on) and ~2.5 (off) min on that EPYC, x2.1
+MINUTES_CACHE_ABLATION_TOP1 = 3.2
 STUDIES_OUT = Path("outputs/studies")
 RESULTS = Path("results")
 RECORDS = "records"  # results/<study>/records/<run>/metrics.json
@@ -213,7 +214,7 @@ STUDIES: dict[str, Study] = {
             20,
             MINUTES_CACHE_ABLATION_TOP1,
             "the same for freeze=top_k freeze.k=1 (the cache holds 5 of MiniLM's 6 layers) x"
-            " seeds 0-9 (the session's time fixed 10): ~1 min (on) and ~2.5 min (off) a run on"
+            " seeds 0-9 (the session's time fixed 10): ~0.8 min (on) and ~2.3 min (off) a run on"
             " 2 AVX512 cores",
             baselines=None,
         ),
