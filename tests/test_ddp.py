@@ -189,10 +189,13 @@ def test_ddp_spawn_sweep_matches_single_process(
 
 
 @pytest.mark.slow
-def test_gloo_exit_counter_runs() -> None:
+@pytest.mark.parametrize("launch", ["spawn", "subprocess"])
+def test_gloo_exit_counter_runs(launch: str) -> None:
     # the reliability check behind ReleaseProcessGroup (docs/scale-out.md); counts, no timing
-    res = run_cli(["-m", "bench.gloo_exit", "--trials", "1"], REPO_ROOT, timeout=300)
+    cmd = ["-m", "bench.gloo_exit", "--trials", "1", "--launch", launch]
+    res = run_cli(cmd, REPO_ROOT, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
-    lines = [ln for ln in res.stdout.splitlines() if "spawns aborted" in ln]
+    assert f"launch: {launch}" in res.stdout, res.stdout
+    lines = [ln for ln in res.stdout.splitlines() if "launches aborted" in ln]
     assert len(lines) == 2 and lines[1].startswith("group released"), res.stdout
-    assert lines[1].endswith(": 0 of 1 spawns aborted"), res.stdout
+    assert lines[1].endswith(": 0 of 1 launches aborted"), res.stdout
