@@ -56,6 +56,45 @@ def test_results_cli_passes_overrides_to_the_sweep_and_says_the_estimate_is_the_
     assert "the overrides freeze=lora may run fewer" in capsys.readouterr().out
 
 
+def test_a_study_pins_its_own_precision_unless_args_set_one() -> None:
+    study = studies.Study("demo", ("freeze=all",), 2, 1.0, "test", baselines=None)
+    assert studies.sweep_overrides(study, []) == ["freeze=all", "trainer.precision=32-true"]
+    bf16 = studies.Study("b", ("freeze=all",), 2, 1.0, "t", baselines=None, precision="bf16-mixed")
+    assert studies.sweep_overrides(bf16, []) == ["freeze=all", "trainer.precision=bf16-mixed"]
+    assert studies.sweep_overrides(bf16, ["trainer.precision=32-true"]) == ["freeze=all"]
+    assert bf16.needs_native_bf16 and not study.needs_native_bf16
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_a_bf16_study_runs_only_where_bf16_is_native(
+    native: bool, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Asked by name on a CPU that emulates bf16 (detection forced both ways), the bf16 study is
+    a one-line error; within `make results` (every study) it is skipped, saying why."""
+    from bertfreeze import precision, readme_results
+    from bertfreeze.cli import results as cli
+
+    monkeypatch.setattr(precision, "cpu_native_bf16", lambda: native)
+    monkeypatch.setattr(precision, "target_device", lambda accelerator: "cpu")
+    calls: list[str] = []
+    monkeypatch.setattr(cli, "run_study", lambda study, extra: calls.append(study.name))
+    monkeypatch.setattr(readme_results, "update_readme", lambda: "README.md")
+    if native:
+        cli.main(["study=cache-ablation-bf16"])
+        assert calls == ["cache-ablation-bf16"]
+        return
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["study=cache-ablation-bf16"])
+    assert exc.value.code != 0 and calls == []
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no native bf16" in err and "AVX512_BF16" in err
+    cli.main([])
+    assert "cache-ablation-bf16" not in calls and "disaster-tweets" in calls
+    assert "results: skipping study=cache-ablation-bf16" in capsys.readouterr().out
+    cli.main(["study=cache-ablation-bf16", "trainer.precision=32-true"])  # ARGS win, as always
+    assert calls[-1] == "cache-ablation-bf16"
+
+
 def _selection_run(sweep: Path, freeze: str, lr: float, seed: int) -> None:
     run = fake_runs.write_run(sweep / "tmp", freeze="none", seed=seed)
     rec = json.loads((run / "metrics.json").read_text())

@@ -38,6 +38,9 @@ STUDY_TITLES = {
     "cache-ablation-top1": (
         "Disaster Tweets — `freeze=top_k freeze.k=1` with the frozen-prefix cache on and off"
     ),
+    "cache-ablation-bf16": (
+        "Disaster Tweets — `freeze=all` with the frozen-prefix cache on and off, at bf16-mixed"
+    ),
 }
 
 

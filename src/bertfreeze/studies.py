@@ -44,6 +44,10 @@ MINUTES_PEFT = 9.0
 MINUTES_CACHE_ABLATION = 2.3
 MINUTES_CACHE_ABLATION_LAST2 = 4.5
 MINUTES_CACHE_ABLATION_TOP1 = 3.2
+# cache-ablation-bf16 runs only where bf16 is native, so its estimate is from such a CPU: the
+# fair Trainer sweep's uncached freeze=all runs took ~67 s each at bf16 on 2 AVX512_BF16 EPYC
+# cores (docs/benchmarks.md), cached ones seconds: ~0.6 min a run on average (before it ran).
+MINUTES_CACHE_ABLATION_BF16 = 0.6
 STUDIES_OUT = Path("outputs/studies")
 RESULTS = Path("results")
 RECORDS = "records"  # results/<study>/records/<run>/metrics.json
@@ -78,7 +82,7 @@ class Study:
     name: str
     sweep: tuple[str, ...]
     n_runs: int
-    minutes_per_run: float  # rough, on 2 AVX2 cores at fp32 (see `note`); printed as such
+    minutes_per_run: float  # rough, on 2 AVX2 cores at fp32 (a bf16 study: see `note`)
     note: str
     baselines: tuple[str, ...] | None = ()  # None: no baselines; () : the default data
     report_metrics: tuple[str, ...] = ("accuracy", "f1")
@@ -90,6 +94,13 @@ class Study:
     # True: each freeze mode's records land in results/ once all its seeds ran (a study longer
     # than one sitting commits mode by mode); the report waits for every mode
     by_mode: bool = False
+    # what make results pins (an ARGS trainer.precision= wins); 32-true reproduces on any CPU
+    precision: str = "32-true"
+
+    @property
+    def needs_native_bf16(self) -> bool:
+        """A bf16 study: emulated bf16 (a CPU without AVX512_BF16/AMX) would take ~40x longer."""
+        return self.precision.startswith("bf16")
 
     @property
     def out(self) -> Path:
@@ -217,6 +228,17 @@ STUDIES: dict[str, Study] = {
             " seeds 0-9 (the session's time fixed 10): ~0.8 min (on) and ~2.3 min (off) a run on"
             " 2 AVX512 cores",
             baselines=None,
+        ),
+        Study(
+            "cache-ablation-bf16",
+            ("experiment=cache_ablation",),
+            40,
+            MINUTES_CACHE_ABLATION_BF16,
+            "cache-ablation at bf16-mixed, the precision auto picks where bf16 is native (and"
+            " the fair Trainer sweep's): runs only on such a CPU or GPU; minutes from 2"
+            " AVX512_BF16 cores",
+            baselines=None,
+            precision="bf16-mixed",
         ),
     )
 }
@@ -417,9 +439,41 @@ def report_source(study: Study) -> Path:
 
 
 STUDY_PRECISION = "trainer.precision=32-true"
-"""Every committed study ran in fp32; pinned so that ``make results`` reproduces their numbers
-on any CPU. ``auto`` would pick bf16 on a CPU with native bf16 (AVX512_BF16/AMX), which rounds
-differently; a ``trainer.precision=`` in ARGS still wins."""
+"""The default pin (:attr:`Study.precision`): the committed studies ran in fp32, so that ``make
+results`` reproduces their numbers on any CPU. ``auto`` would pick bf16 on a CPU with native
+bf16 (AVX512_BF16/AMX), which rounds differently; a ``trainer.precision=`` in ARGS still wins.
+A study about bf16 itself pins bf16-mixed and runs only where bf16 is native
+(:func:`not_runnable_here`)."""
+
+
+def _sets_precision(extra: list[str]) -> bool:
+    return any(a.startswith("trainer.precision=") for a in extra)
+
+
+def not_runnable_here(study: Study, extra: list[str]) -> str | None:
+    """Why this machine should not run ``study`` (a bf16 study where bf16 is emulated), or None.
+
+    Its runs would take ~40x longer than the estimate; and overriding its precision would make
+    it another study, so it is refused, not converted."""
+    from bertfreeze.precision import (  # torch: imported only when a study is about to run
+        EMULATED_BF16_SLOWDOWN,
+        cpu_capability,
+        cpu_native_bf16,
+        cuda_native_bf16,
+        target_device,
+    )
+
+    if not study.needs_native_bf16 or _sets_precision(extra):
+        return None
+    device = target_device("auto")
+    if cuda_native_bf16() if device == "cuda" else cpu_native_bf16():
+        return None
+    where = "this GPU" if device == "cuda" else f"this CPU (capability {cpu_capability()})"
+    return (
+        f"study={study.name} runs {study.precision}, and {where} has no native bf16: expect "
+        f"~{EMULATED_BF16_SLOWDOWN}x its estimate; run it on a CPU with AVX512_BF16 or AMX, or "
+        "a GPU with bf16"
+    )
 
 
 def sweep_overrides(study: Study, extra: list[str]) -> list[str] | None:
@@ -428,10 +482,10 @@ def sweep_overrides(study: Study, extra: list[str]) -> list[str] | None:
     A ``freeze=`` in ``extra`` replaces the study's own (Hydra refuses one key twice). A
     ``by_mode`` study runs only the modes whose records are not yet whole, so a checkout that
     holds two committed modes resumes with the third. The precision is pinned
-    (:data:`STUDY_PRECISION`) unless ``extra`` sets one."""
+    (:attr:`Study.precision`, :data:`STUDY_PRECISION`) unless ``extra`` sets one."""
     own = list(study.sweep)
-    if not any(a.startswith("trainer.precision=") for a in extra):
-        own.append(STUDY_PRECISION)
+    if not _sets_precision(extra):
+        own.append(f"trainer.precision={study.precision}")
     if any(a.startswith("freeze=") for a in extra):
         return [o for o in own if not o.startswith("freeze=")]
     if not study.by_mode:

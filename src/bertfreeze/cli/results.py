@@ -17,6 +17,7 @@ from bertfreeze.studies import (
     STUDIES,
     expected_minutes,
     export,
+    not_runnable_here,
     run_study,
     runs_to_train,
     unknown_study,
@@ -51,6 +52,13 @@ def main(argv: list[str] | None = None) -> None:
             print(f"exported {export(study)}")
         print(f"results block rewritten: {update_readme()}")
         return
+    for study in list(chosen):
+        if why := not_runnable_here(study, extra):
+            if name != "all":
+                print(f"error: {why}", file=sys.stderr)
+                sys.exit(EXIT_USER_ERROR)
+            print(f"results: skipping {why}")
+            chosen.remove(study)
     minutes = expected_minutes(chosen)
     print(
         f"results: {', '.join(s.name for s in chosen)} — {sum(map(runs_to_train, chosen))} runs, "
