@@ -876,12 +876,15 @@ def test_trainer_sweep_more_seeds_pool_with_the_main_record_and_render(tmp_path:
 def test_all_gap_is_set_beside_the_cache_ablation_study(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Under a pooled ``all`` gap the page quotes the committed cache-ablation study, cache on
-    minus cache off whichever arm stats.json lists first, and says whether the gap lies in its
-    interval; without the study, or without an ``all`` gap, it says nothing."""
+    """Under a pooled ``all`` gap the page quotes each committed cache-ablation study, cache on
+    minus cache off whichever arm stats.json lists first, and says whether the gap lies in the
+    interval of the study at its own precision (else at the other, named); without a study, or
+    without an ``all`` gap, it says nothing."""
     from bench import render
 
-    monkeypatch.setattr(render, "CACHE_ABLATION", tmp_path)
+    fp32, bf16 = tmp_path / "cache-ablation", tmp_path / "cache-ablation-bf16"
+    fp32.mkdir(), bf16.mkdir()
+    monkeypatch.setattr(render, "CACHE_ABLATIONS", {"32-true": fp32, "bf16-mixed": bf16})
     pooled = {"all": {"difference": 0.0054}}
     assert render._cache_ablation_note(pooled, "bf16-mixed") == []  # no study committed
     entry = {
@@ -891,14 +894,22 @@ def test_all_gap_is_set_beside_the_cache_ablation_study(
         "mean_diff": -0.006, "ci_low": -0.010, "ci_high": -0.002, "p": 0.004,
         "n_a": 20, "n_b": 20,
     }  # fmt: skip
-    (tmp_path / "stats.json").write_text(json.dumps([entry]))
+    (fp32 / "stats.json").write_text(json.dumps([entry]))
     text = "\n".join(render._cache_ablation_note(pooled, "bf16-mixed"))
+    assert "at 32-true, `results/cache-ablation/`" in text
     assert "0.8150 vs 0.8090, cache on − off +0.0060 (95% CI +0.0020 to +0.0100)" in text
-    assert "p = 0.004" in text and "(+0.0054, at bf16-mixed) lies inside" in text
+    assert (
+        "p = 0.004" in text and "(+0.0054, at bf16-mixed) lies inside the 32-true interval" in text
+    )
     assert "lies outside" in "".join(
         render._cache_ablation_note({"all": {"difference": 0.02}}, "x")
     )
     assert render._cache_ablation_note({"none": {"difference": 0.01}}, "x") == []
+    narrow = {**entry, "mean_b": 0.810, "mean_diff": -0.001, "ci_low": -0.002, "ci_high": 0.0}
+    (bf16 / "stats.json").write_text(json.dumps([narrow]))
+    text = "\n".join(render._cache_ablation_note(pooled, "bf16-mixed"))
+    assert "at 32-true" in text and "at bf16-mixed, `results/cache-ablation-bf16/`" in text
+    assert "lies outside the interval at the same precision" in text
 
 
 def test_git_state_is_dirty_for_code_changes_not_for_bench_records(
