@@ -82,6 +82,7 @@ def test_a_bf16_study_runs_only_where_bf16_is_native(
     if native:
         cli.main(["study=cache-ablation-bf16"])
         assert calls == ["cache-ablation-bf16"]
+        assert "bf16 ones with it" in capsys.readouterr().out  # its estimate is a native one
         return
     with pytest.raises(SystemExit) as exc:
         cli.main(["study=cache-ablation-bf16"])
