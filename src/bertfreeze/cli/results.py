@@ -62,7 +62,9 @@ def main(argv: list[str] | None = None) -> None:
     minutes = expected_minutes(chosen)
     # a bf16 study runs only where bf16 is native, so its minutes were timed there
     bf16 = any(s.needs_native_bf16 for s in chosen)
-    where = "(fp32 studies without native bf16, bf16 ones with it)" if bf16 else "without native bf16"
+    where = (
+        "(fp32 studies without native bf16, bf16 ones with it)" if bf16 else "without native bf16"
+    )
     print(
         f"results: {', '.join(s.name for s in chosen)} — {sum(map(runs_to_train, chosen))} runs, "
         f"roughly ~{minutes / 60:.1f} h on 2 CPU cores {where} (an estimate; finished runs are "
