@@ -1015,8 +1015,11 @@ def _cache_ablation_note(pooled: dict[str, Any], precision: str) -> list[str]:
         lo, hi = sorted((sign * e["ci_low"], sign * e["ci_high"]))
         on, off = (e["mean_a"], e["mean_b"]) if sign == 1 else (e["mean_b"], e["mean_a"])
         intervals[prec] = (lo, hi)
+        env = _read(folder / "environment.json") or {}
+        isa = ", ".join(str(x).upper() for x in env.get("cpu_bf16_isa") or [])
+        cpu = f" on {env['cpu_model']}{f' ({isa})' if isa else ''}" if env.get("cpu_model") else ""
         parts.append(
-            f"at {prec}, `results/{folder.name}/` (`make results ARGS=study={folder.name}`, "
+            f"at {prec}{cpu}, `results/{folder.name}/` (`make results ARGS=study={folder.name}`, "
             f"{e['n_a']} and {e['n_b']} runs): mean test accuracy {on:.4f} vs {off:.4f}, cache "
             f"on − off {diff:+.4f} (95% CI {lo:+.4f} to {hi:+.4f}), Welch p = {e['p']:.3f}"
         )

@@ -907,8 +907,11 @@ def test_all_gap_is_set_beside_the_cache_ablation_study(
     assert render._cache_ablation_note({"none": {"difference": 0.01}}, "x") == []
     narrow = {**entry, "mean_b": 0.810, "mean_diff": -0.001, "ci_low": -0.002, "ci_high": 0.0}
     (bf16 / "stats.json").write_text(json.dumps([narrow]))
+    env = {"cpu_model": "Xeon", "cpu_bf16_isa": ["avx512_bf16", "amx_bf16"]}
+    (bf16 / "environment.json").write_text(json.dumps(env))
     text = "\n".join(render._cache_ablation_note(pooled, "bf16-mixed"))
-    assert "at 32-true" in text and "at bf16-mixed, `results/cache-ablation-bf16/`" in text
+    assert "at 32-true, `results/cache-ablation/`" in text  # no environment.json: no CPU named
+    assert "at bf16-mixed on Xeon (AVX512_BF16, AMX_BF16), `results/cache-ablation-bf16/`" in text
     assert "lies outside the interval at the same precision" in text
 
 
