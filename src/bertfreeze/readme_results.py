@@ -41,6 +41,9 @@ STUDY_TITLES = {
     "cache-ablation-bf16": (
         "Disaster Tweets — `freeze=all` with the frozen-prefix cache on and off, at bf16-mixed"
     ),
+    "cache-ablation-last2-bf16": (
+        "Disaster Tweets — `freeze=last2` with the frozen-prefix cache on and off, at bf16-mixed"
+    ),
 }
 
 

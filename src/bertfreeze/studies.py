@@ -47,6 +47,9 @@ MINUTES_CACHE_ABLATION_TOP1 = 3.2
 # cache-ablation-bf16 runs only where bf16 is native, so its estimate is from such a CPU: 74 s
 # a run with the cache off and 2 s on, on 2 Xeon cores with AMX (its runs.csv); ~0.65 min a run.
 MINUTES_CACHE_ABLATION_BF16 = 0.65
+# cache-ablation-last2-bf16, before it ran: the bf16 verbatim sweep's last2 runs took ~33 s each
+# on such a Xeon (docs/benchmarks.md), uncached ones an estimated ~60 s: ~0.8 min a run.
+MINUTES_CACHE_ABLATION_LAST2_BF16 = 0.8
 STUDIES_OUT = Path("outputs/studies")
 RESULTS = Path("results")
 RECORDS = "records"  # results/<study>/records/<run>/metrics.json
@@ -236,6 +239,16 @@ STUDIES: dict[str, Study] = {
             "cache-ablation at bf16-mixed, the precision auto picks where bf16 is native (and"
             " the fair Trainer sweep's): runs only on such a CPU or GPU; minutes from 2 Xeon"
             " cores with AMX",
+            baselines=None,
+            precision="bf16-mixed",
+        ),
+        Study(
+            "cache-ablation-last2-bf16",
+            ("experiment=cache_ablation", "freeze=last2", "seed=range(10)"),
+            20,
+            MINUTES_CACHE_ABLATION_LAST2_BF16,
+            "cache-ablation-last2 at bf16-mixed, seeds 0-9 (the session's time fixed 10): runs"
+            " only where bf16 is native; minutes from 2 Xeon cores with AMX",
             baselines=None,
             precision="bf16-mixed",
         ),
