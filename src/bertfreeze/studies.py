@@ -47,9 +47,8 @@ MINUTES_CACHE_ABLATION_TOP1 = 3.2
 # cache-ablation-bf16 runs only where bf16 is native, so its estimate is from such a CPU: 74 s
 # a run with the cache off and 2 s on, on 2 Xeon cores with AMX (its runs.csv); ~0.65 min a run.
 MINUTES_CACHE_ABLATION_BF16 = 0.65
-# cache-ablation-last2-bf16, before it ran: the bf16 verbatim sweep's last2 runs took ~33 s each
-# on such a Xeon (docs/benchmarks.md), uncached ones an estimated ~60 s: ~0.8 min a run.
-MINUTES_CACHE_ABLATION_LAST2_BF16 = 0.8
+# cache-ablation-last2-bf16: 53 s (on) and 97 s (off) a run on such a Xeon (its runs.csv).
+MINUTES_CACHE_ABLATION_LAST2_BF16 = 1.25
 STUDIES_OUT = Path("outputs/studies")
 RESULTS = Path("results")
 RECORDS = "records"  # results/<study>/records/<run>/metrics.json
