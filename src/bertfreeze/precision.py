@@ -115,6 +115,11 @@ def cuda_native_bf16() -> bool:
     return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
 
 
+def native_bf16(device: str) -> bool:
+    """Whether ``device`` ("cpu" or "cuda", as :func:`target_device` says) computes bf16 natively."""
+    return cuda_native_bf16() if device == "cuda" else cpu_native_bf16()
+
+
 def target_device(accelerator: str | None) -> str:
     """The device a Trainer with this ``accelerator`` setting will use ("cpu" or "cuda")."""
     acc = str(accelerator or "auto").lower()
@@ -138,7 +143,7 @@ def resolve_precision(requested: object, accelerator: str | None = "auto") -> Pr
             "has it, else fp32), 32-true or bf16-mixed"
         )
     device = target_device(accelerator)
-    native = cuda_native_bf16() if device == "cuda" else cpu_native_bf16()
+    native = native_bf16(device)
     cap = cpu_capability()
     if req == AUTO:
         chosen = BF16 if native else FP32

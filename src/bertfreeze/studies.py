@@ -95,7 +95,10 @@ class Study:
     # True: each freeze mode's records land in results/ once all its seeds ran (a study longer
     # than one sitting commits mode by mode); the report waits for every mode
     by_mode: bool = False
-    # what make results pins (an ARGS trainer.precision= wins); 32-true reproduces on any CPU
+    # What make results pins (an ARGS trainer.precision= wins). The committed studies ran in
+    # fp32, so that make results reproduces their numbers on any CPU: auto would pick bf16 on a
+    # CPU with native bf16 (AVX512_BF16/AMX), which rounds differently. A study about bf16
+    # itself pins bf16-mixed and runs only where bf16 is native (not_runnable_here).
     precision: str = "32-true"
 
     @property
@@ -449,14 +452,6 @@ def report_source(study: Study) -> Path:
     )
 
 
-STUDY_PRECISION = "trainer.precision=32-true"
-"""The default pin (:attr:`Study.precision`): the committed studies ran in fp32, so that ``make
-results`` reproduces their numbers on any CPU. ``auto`` would pick bf16 on a CPU with native
-bf16 (AVX512_BF16/AMX), which rounds differently; a ``trainer.precision=`` in ARGS still wins.
-A study about bf16 itself pins bf16-mixed and runs only where bf16 is native
-(:func:`not_runnable_here`)."""
-
-
 def _sets_precision(extra: list[str]) -> bool:
     return any(a.startswith("trainer.precision=") for a in extra)
 
@@ -469,15 +464,14 @@ def not_runnable_here(study: Study, extra: list[str]) -> str | None:
     from bertfreeze.precision import (  # torch: imported only when a study is about to run
         EMULATED_BF16_SLOWDOWN,
         cpu_capability,
-        cpu_native_bf16,
-        cuda_native_bf16,
+        native_bf16,
         target_device,
     )
 
     if not study.needs_native_bf16 or _sets_precision(extra):
         return None
     device = target_device("auto")
-    if cuda_native_bf16() if device == "cuda" else cpu_native_bf16():
+    if native_bf16(device):
         return None
     where = "this GPU" if device == "cuda" else f"this CPU (capability {cpu_capability()})"
     return (
@@ -493,7 +487,7 @@ def sweep_overrides(study: Study, extra: list[str]) -> list[str] | None:
     A ``freeze=`` in ``extra`` replaces the study's own (Hydra refuses one key twice). A
     ``by_mode`` study runs only the modes whose records are not yet whole, so a checkout that
     holds two committed modes resumes with the third. The precision is pinned
-    (:attr:`Study.precision`, :data:`STUDY_PRECISION`) unless ``extra`` sets one."""
+    (:attr:`Study.precision`) unless ``extra`` sets one."""
     own = list(study.sweep)
     if not _sets_precision(extra):
         own.append(f"trainer.precision={study.precision}")

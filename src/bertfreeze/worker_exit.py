@@ -28,10 +28,9 @@ class ReleaseProcessGroup(Callback):
     ``python -m bench.gloo_exit`` counts how often (7 of 40 two-rank spawns on 2 EPYC cores,
     0 of 40 with the group released; ``--launch subprocess``, ranks in fresh interpreters that
     exit normally as ``strategy=ddp``'s do: 7 of 120 on 2 Xeon cores, 0 of 120 with the exit
-    hook). Nothing
-    after ``teardown`` in a spawned worker talks to the other rank (rank 0 only pickles its
-    weights back). Without a process group it does nothing, so single-process runs carry it
-    for free.
+    hook). Nothing after ``teardown`` in a spawned worker talks to the other rank (rank 0 only
+    pickles its weights back). Without a process group it does nothing, so single-process runs
+    carry it for free.
     """
 
     def __init__(self, when: str = "fit_end") -> None:
