@@ -25,12 +25,12 @@ class ReleaseProcessGroup(Callback):
     Why: Lightning leaves the group alive (its exit hook covers nccl only), so the group is torn
     down by the interpreter's own exit, where gloo's threads can abort the process after a
     finished run ("terminate called without an active exception", SIGABRT):
-    ``python -m bench.gloo_exit`` counts how often (7 of 40 two-rank spawns on 2 EPYC cores,
-    0 of 40 with the group released; ``--launch subprocess``, ranks in fresh interpreters that
-    exit normally as ``strategy=ddp``'s do: 7 of 120 on 2 Xeon cores, 0 of 120 with the exit
-    hook). Nothing after ``teardown`` in a spawned worker talks to the other rank (rank 0 only
-    pickles its weights back). Without a process group it does nothing, so single-process runs
-    carry it for free.
+    ``python -m bench.gloo_exit`` counts how often (two-rank spawns: 7 of 40 on 2 EPYC cores
+    and 4 of 40 on 2 Xeon cores, 0 of 40 with the group released; ``--launch subprocess``,
+    ranks in fresh interpreters that exit normally as ``strategy=ddp``'s do: 7 of 120 on the
+    Xeon, 0 of 120 with the exit hook; outputs in bench/results/gloo_exit/). Nothing after
+    ``teardown`` in a spawned worker talks to the other rank (rank 0 only pickles its weights
+    back). Without a process group it does nothing, so single-process runs carry it for free.
     """
 
     def __init__(self, when: str = "fit_end") -> None:
